@@ -1,0 +1,447 @@
+"""BaseCache: connection, lifecycle, key space, deadlines, retries and the global error queue.
+
+Every other cache inherits from it. Layers talk to Redis only through :meth:`BaseCache._run`
+(one bounded, translated, carefully retried call) and :meth:`BaseCache._blocking_pop`, name
+keys through ``self._keys`` and (de)serialize through :mod:`fullon_cache.codecs`.
+
+Example::
+
+    async with BaseCache() as cache:
+        await cache.ping()
+        await cache.push_global_error("ticker feed for kraken is down")
+        print(await cache.pop_global_error())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
+
+from fullon_cache import connection as _connection
+from fullon_cache.codecs import decode_text
+from fullon_cache.connection import Connections
+from fullon_cache.errors import (
+    CacheClosedError,
+    CacheError,
+    CacheTimeoutError,
+    InvalidInputError,
+    InvalidTypeError,
+    translate_redis_error,
+)
+from fullon_cache.keys import KeySpace
+from fullon_cache.log import get_logger
+from fullon_cache.scripts import PUSH_CAPPED, run_script
+from fullon_cache.settings import CacheSettings
+
+__all__ = ["BaseCache"]
+
+_T = TypeVar("_T")
+logger = get_logger("base")
+connection_logger = get_logger("connection")
+
+_MAX_RETRIES = 3
+_SCAN_BATCH = 1000
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential with jitter."""
+    return min(0.5, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+class _Resend(enum.Enum):
+    """When a failed attempt may be sent again."""
+
+    ALWAYS = "always"  # reads and overwrites: applying them twice changes nothing
+    IF_UNSENT = "if_unsent"  # other writes: only if their bytes never reached a socket
+    NEVER = "never"  # pipelines: their command stack is gone after a failed execute
+
+    def allows(self, exc: RedisError, sent: bool) -> bool:
+        transient = isinstance(exc, ConnectionError | TimeoutError)
+        if not transient or isinstance(exc, AuthenticationError):
+            return False
+        return self is _Resend.ALWAYS or (self is _Resend.IF_UNSENT and not sent)
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"{name} must be a finite number >= 0")
+    return float(value)
+
+
+class BaseCache:
+    """The root of the cache chain: owns the connection and everything every cache shares.
+
+    Build it with no arguments (settings from the environment / ``.env``), with explicit
+    :class:`~fullon_cache.settings.CacheSettings`, or around a redis-py client you own
+    (borrowed, never closed). Instances made without a client share one pool per event loop
+    and settings, so ``async with XCache() as c:`` around every call costs no new connection.
+
+    Every call finishes within ``settings.deadline`` (socket timeout + 1 s) with a result or a
+    :class:`~fullon_cache.errors.CacheError`. Reads and overwrites are retried with backoff
+    inside that deadline; writes that are not idempotent are never sent twice.
+
+    Example::
+
+        async with BaseCache(key_prefix="staging") as cache:
+            if await cache.test():
+                print(await cache.get_keys("tickers:*"))
+    """
+
+    GLOBAL_ERROR_CAP = 1000
+    """The global error queue keeps at most this many entries (the oldest are dropped)."""
+
+    def __init__(
+        self,
+        settings: CacheSettings | None = None,
+        *,
+        redis: Redis | None = None,
+        key_prefix: str | None = None,
+    ) -> None:
+        settings = settings or _connection.default_settings()
+        if key_prefix is not None and key_prefix != settings.key_prefix:
+            settings = settings.replace(key_prefix=key_prefix)
+        self._settings = settings
+        self._keys = KeySpace(settings.key_prefix)
+        self._borrowed = Connections.borrowed(redis) if redis is not None else None
+        self._conns: Connections | None = self._borrowed
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<{type(self).__name__} {self._settings.redacted_url()} ns={self.namespace} {state}>"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release this instance (idempotent). Shared pools and injected clients stay open.
+
+        Example::
+
+            cache = BaseCache()
+            await cache.aclose()
+            await cache.aclose()   # no-op
+        """
+        self._closed = True
+        self._conns = None
+
+    async def close(self) -> None:
+        """Alias of :meth:`aclose` (compat with the older fullon_cache).
+
+        Example::
+
+            await cache.close()
+        """
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def settings(self) -> CacheSettings:
+        """The settings this instance uses."""
+        return self._settings
+
+    @property
+    def namespace(self) -> str:
+        """The key prefix in front of every key and channel of this instance."""
+        return self._keys.prefix
+
+    @property
+    def _cache(self) -> Self:
+        """Compat: services call ``cache._cache.close()``."""
+        return self
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise CacheClosedError(f"{type(self).__name__} was used after it was closed")
+
+    def _connections(self) -> Connections:
+        self._ensure_open()
+        conns = self._conns
+        if conns is None or conns.closed or conns.loop is not asyncio.get_running_loop():
+            conns = self._conns = _connection.connections_for(self._settings)
+        return conns
+
+    @asynccontextmanager
+    async def _redis_context(self) -> AsyncIterator[Redis]:
+        """Compat: yields the underlying redis-py client (for ``flushdb()``/``dbsize()``).
+
+        Example::
+
+            async with cache._redis_context() as redis:
+                await redis.dbsize()
+        """
+        yield self._connections().client
+
+    # -- the one way to talk to Redis ------------------------------------------------------
+
+    async def _run(
+        self,
+        op: Callable[[Redis], Awaitable[_T]],
+        *,
+        idempotent: bool,
+        key: str | None = None,
+        blocking: float | None = None,
+        retry_unsent: bool = True,
+    ) -> _T:
+        """Run ``op(client)`` within the deadline, translating redis-py errors.
+
+        ``idempotent`` ops are retried after transient errors; other ops only when their
+        bytes never left (``retry_unsent``). ``blocking`` is the seconds a blocking command
+        may wait: it runs on the blocking client and extends the deadline by that much.
+        """
+        conns = self._connections()
+        deadline = self._settings.deadline + (blocking or 0.0)
+        resend = _Resend.ALWAYS if idempotent else _Resend.IF_UNSENT
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._attempts(
+                    conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking
+                )
+        except TimeoutError as exc:
+            raise CacheTimeoutError(f"no result within the {deadline:g} s deadline") from exc
+
+    async def _attempts(
+        self,
+        conns: Connections,
+        op: Callable[[Redis], Awaitable[_T]],
+        resend: _Resend,
+        key: str | None,
+        blocking: float | None,
+    ) -> _T:
+        client = conns.client if blocking is None else conns.blocking_client
+        limiter = conns.limiter if blocking is None else conns.blocking_limiter
+        attempt = 0
+        while True:
+            try:
+                if not conns.policy_checked:
+                    await self._check_eviction_policy(conns)
+                _connection.mark_unsent()
+                if limiter is None:
+                    return await op(client)
+                async with limiter:
+                    return await op(client)
+            except RedisError as exc:
+                sent = _connection.was_sent() or not conns.owned
+                if attempt >= _MAX_RETRIES or not resend.allows(exc, sent):
+                    raise translate_redis_error(exc, sent=sent, key=key) from exc
+            attempt += 1
+            logger.debug("retrying after a transient error", attempt=attempt)
+            await asyncio.sleep(_backoff(attempt))
+
+    async def _check_eviction_policy(self, conns: Connections) -> None:
+        try:
+            memory = await conns.client.info("memory")
+        except ResponseError:  # INFO refused by an ACL: nothing to learn, nothing to warn about
+            memory = {}
+        conns.policy_checked = True
+        policy = memory.get("maxmemory_policy", "noeviction")
+        if policy != "noeviction":
+            connection_logger.warning(
+                "Redis maxmemory-policy is not noeviction: under memory pressure Redis will "
+                "silently drop keys (bot locks, queues); set maxmemory-policy noeviction",
+                policy=policy,
+            )
+
+    async def _blocking_pop(self, key: str, timeout: float) -> bytes | None:
+        """BLPOP ``key`` for up to ``timeout`` seconds (> 0), in chunks that fit any socket
+        timeout of the blocking client, so a long wait ends in None, not in a timeout error."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + timeout
+        remaining = timeout
+        while True:
+            limit = self._connections().block_limit
+            chunk = remaining if limit is None else min(remaining, limit)
+            reply: Any = await self._run(
+                lambda r: r.blpop([key], timeout=chunk),  # noqa: B023 - awaited at once
+                idempotent=False,
+                key=key,
+                blocking=chunk,
+            )
+            remaining = ends - loop.time()
+            if reply is not None or remaining < 0.01:
+                return reply[1] if reply is not None else None
+
+    # -- public API ------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """Round trip to Redis; True, or a :class:`~fullon_cache.errors.CacheError`.
+
+        Example::
+
+            await cache.ping()   # True
+        """
+        return bool(await self._run(lambda r: r.ping(), idempotent=True))
+
+    async def test(self) -> bool:
+        """True when Redis answers, False otherwise (never raises).
+
+        Example::
+
+            if not await cache.test():
+                print("Redis is down")
+        """
+        try:
+            return await self.ping()
+        except CacheError:
+            return False
+
+    async def info(self, section: str | None = None) -> dict[str, Any]:
+        """The server's ``INFO`` (optionally one section) as a dict.
+
+        Example::
+
+            (await cache.info("server"))["redis_version"]   # '7.0.15'
+        """
+        if section is not None and not section.isidentifier():
+            raise InvalidInputError("an INFO section is a single word such as 'memory'")
+        return await self._run(lambda r: r.info(section), idempotent=True)
+
+    async def get_keys(self, pattern: str = "*") -> list[str]:
+        """Keys of this namespace matching the glob ``pattern``, without the namespace.
+
+        Uses SCAN (never KEYS); meant for admin tools, not hot paths.
+
+        Example::
+
+            await cache.get_keys("errors:*")   # ['errors:global']
+        """
+        match = self._keys.pattern(pattern)
+        return sorted({self._keys.strip(key) async for key in self._scan(match)})
+
+    async def _scan(self, match: str) -> AsyncIterator[bytes | str]:
+        cursor = 0
+        while True:
+            cursor, batch = await self._run(
+                lambda r: r.scan(cursor, match=match, count=_SCAN_BATCH),  # noqa: B023
+                idempotent=True,
+            )
+            for key in batch:
+                yield key
+            if cursor == 0:
+                return
+
+    async def prepare_cache(self) -> int:
+        """Delete every key of this namespace (SCAN + UNLINK); returns how many were deleted.
+
+        Other namespaces in the same database are untouched.
+
+        Example::
+
+            await cache.prepare_cache()   # 12
+        """
+        batch: list[bytes | str] = []
+        deleted = 0
+        async for key in self._scan(self._keys.pattern("*")):
+            batch.append(key)
+            if len(batch) >= _SCAN_BATCH:
+                deleted += await self._unlink(batch)
+                batch = []
+        return deleted + (await self._unlink(batch) if batch else 0)
+
+    async def _unlink(self, keys: list[bytes | str]) -> int:
+        return int(await self._run(lambda r: r.unlink(*keys), idempotent=True))
+
+    async def flushdb(self) -> bool:
+        """Compat: ``FLUSHDB`` the whole configured database (every namespace in it!).
+
+        Prefer :meth:`prepare_cache`, which deletes only this namespace.
+
+        Example::
+
+            await cache.flushdb()   # True
+        """
+        return bool(await self._run(lambda r: r.flushdb(), idempotent=True))
+
+    async def push_global_error(self, error: str) -> None:
+        """Append ``error`` to the global error queue (FIFO, capped at ``GLOBAL_ERROR_CAP``).
+
+        Example::
+
+            await cache.push_global_error("exchange binance: websocket closed")
+        """
+        if not isinstance(error, str):
+            raise InvalidTypeError(f"error must be a str, not {type(error).__name__}")
+        if not error.strip():
+            raise InvalidInputError("error must not be empty")
+        key = self._keys.global_errors()
+        await self._run(
+            lambda r: run_script(r, PUSH_CAPPED, [key], [error.encode(), self.GLOBAL_ERROR_CAP]),
+            idempotent=False,
+            key=key,
+        )
+
+    async def pop_global_error(self, timeout: float = 0) -> str | None:
+        """Take the oldest global error; wait up to ``timeout`` seconds (0: do not wait).
+
+        Returns None when the queue stays empty.
+
+        Example::
+
+            error = await cache.pop_global_error(timeout=5)
+        """
+        seconds = _seconds(timeout, "timeout")
+        key = self._keys.global_errors()
+        if seconds == 0:
+            raw = cast(
+                "bytes | None", await self._run(lambda r: r.lpop(key), idempotent=False, key=key)
+            )
+        else:
+            raw = await self._blocking_pop(key, seconds)
+        return None if raw is None else decode_text(raw, key)
+
+    @asynccontextmanager
+    async def pipeline(self, *, transaction: bool = False) -> AsyncIterator[Pipeline]:
+        """Batch raw redis-py commands into one round trip, sent when the block exits cleanly.
+
+        Call ``await pipe.execute()`` inside the block to read the replies. A pipeline is never
+        resent after a lost reply. Key names are yours to build (start them with
+        ``cache.namespace``).
+
+        Example::
+
+            async with cache.pipeline() as pipe:
+                pipe.set(f"{cache.namespace}:a", 1)
+                pipe.set(f"{cache.namespace}:b", 2)
+        """
+        pipe = self._connections().client.pipeline(transaction=transaction)
+        try:
+            yield pipe
+            if len(pipe):
+                await self._run(lambda _: pipe.execute(), idempotent=False, retry_unsent=False)
+        finally:
+            await pipe.reset()  # type: ignore[no-untyped-call]

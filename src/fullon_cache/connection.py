@@ -1,0 +1,232 @@
+"""Connections: one shared set of pools per (event loop, server settings).
+
+The clients' pattern is a fresh ``async with TickCache() as c:`` around every call. Such
+instances never open a connection of their own: the first use on an event loop builds a
+:class:`Connections` for those settings, and every later instance on that loop reuses it.
+A pool is tied to the loop it was made on and is never handed to another loop.
+
+Each :class:`Connections` holds two redis-py pools, both with redis-py's blind retries off
+(the cache retries only what is safe, see ``BaseCache``):
+
+* commands: ``socket_timeout = REDIS_SOCKET_TIMEOUT``; a FIFO semaphore in front of it makes
+  callers wait for a free connection instead of failing;
+* blocking pops: no socket timeout, so a long ``BLPOP``/``BLMOVE`` is never cut short (the
+  call's own deadline still bounds it).
+
+Connections record whether a command's bytes were handed to the socket, which lets the cache
+tell "never sent, safe to retry" from "sent, outcome unknown".
+
+Example::
+
+    await fullon_cache.close_all()   # close this loop's pools; the next cache rereads settings
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.asyncio.connection import ConnectionPool as RedisConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from fullon_cache.errors import CacheConfigError
+from fullon_cache.settings import CacheSettings
+
+__all__ = ["ConnectionPool", "Connections", "close_all", "connections_for", "default_settings"]
+
+_sent: ContextVar[bool] = ContextVar("fullon_cache_sent", default=False)
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Connections]]
+_registry = weakref.WeakKeyDictionary()
+_default: list[CacheSettings] = []
+
+
+class _SendTracking(AbstractConnection):
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        _sent.set(True)
+        await super().send_packed_command(command, check_health)
+
+
+class _TrackedConnection(_SendTracking, Connection):
+    pass
+
+
+class _TrackedSSLConnection(_SendTracking, SSLConnection):
+    pass
+
+
+class _TrackedUnixConnection(_SendTracking, UnixDomainSocketConnection):
+    pass
+
+
+def mark_unsent() -> None:
+    """Start tracking one command attempt (called before each attempt)."""
+    _sent.set(False)
+
+
+def was_sent() -> bool:
+    """True if the current attempt handed bytes to a socket since :func:`mark_unsent`."""
+    return _sent.get()
+
+
+def _pool_for(settings: CacheSettings, *, blocking: bool) -> RedisConnectionPool:
+    if settings.cluster_mode:
+        raise CacheConfigError(
+            "REDIS_CLUSTER_MODE is not supported yet: point REDIS_URL at a standalone server"
+        )
+    kwargs: dict[str, Any] = {
+        "db": settings.db,
+        "username": settings.username,
+        "password": settings.password,
+        "socket_timeout": None if blocking else settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "max_connections": settings.max_connections,
+        "client_name": "fullon_cache",
+    }
+    if settings.unix_socket_path:
+        kwargs.update(connection_class=_TrackedUnixConnection, path=settings.unix_socket_path)
+    else:
+        kwargs.update(connection_class=_TrackedConnection, host=settings.host, port=settings.port)
+        if settings.ssl:
+            kwargs.update(
+                connection_class=_TrackedSSLConnection,
+                ssl_ca_certs=settings.ssl_ca_certs,
+                ssl_cert_reqs="required",
+            )
+    return RedisConnectionPool(**kwargs)
+
+
+class Connections:
+    """The clients a cache instance talks through, for one server on one event loop.
+
+    ``owned`` ones are shared between instances and closed by :func:`close_all`; ``borrowed``
+    ones wrap a client the caller injected, which fullon_cache never closes.
+
+    Example::
+
+        conns = connections_for(settings)      # inside a running event loop
+        await conns.client.ping()
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        loop: asyncio.AbstractEventLoop | None,
+        settings: CacheSettings | None,
+        limit: int | None,
+    ) -> None:
+        self.client = client
+        self.loop = loop
+        self.owned = settings is not None
+        self.closed = False
+        self.policy_checked = False
+        self._settings = settings
+        self._blocking: Redis | None = None if self.owned else client
+        self.limiter = asyncio.Semaphore(limit) if limit else None
+        self.blocking_limiter = asyncio.Semaphore(limit) if limit else None
+
+    @classmethod
+    def owned_by_library(
+        cls, settings: CacheSettings, loop: asyncio.AbstractEventLoop
+    ) -> Connections:
+        """Pools the library creates, shares and later closes."""
+        client = Redis(connection_pool=_pool_for(settings, blocking=False))
+        return cls(client, loop=loop, settings=settings, limit=settings.max_connections)
+
+    @classmethod
+    def borrowed(cls, client: Redis) -> Connections:
+        """Wrap a caller's client; used for both plain and blocking commands, never closed."""
+        return cls(client, loop=None, settings=None, limit=None)
+
+    @property
+    def blocking_client(self) -> Redis:
+        """The client for blocking pops (created on first use for owned connections)."""
+        if self._blocking is None:
+            assert self._settings is not None  # owned connections always have settings
+            self._blocking = Redis(connection_pool=_pool_for(self._settings, blocking=True))
+        return self._blocking
+
+    @property
+    def block_limit(self) -> float | None:
+        """Longest single block that fits under the blocking client's socket timeout."""
+        timeout = self.blocking_client.connection_pool.connection_kwargs.get("socket_timeout")
+        return None if timeout is None else max(float(timeout) - 0.5, float(timeout) / 2)
+
+    async def aclose(self) -> None:
+        """Close owned pools (idempotent); borrowed clients are left to their owner."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.owned:
+            for client in (self.client, self._blocking):
+                if client is not None:
+                    await client.connection_pool.aclose()
+
+
+def connections_for(settings: CacheSettings) -> Connections:
+    """The shared connections for ``settings`` on the running event loop (made on first use).
+
+    Example::
+
+        async def main():
+            assert connections_for(settings) is connections_for(settings)
+    """
+    loop = asyncio.get_running_loop()
+    per_loop = _registry.get(loop)
+    if per_loop is None:
+        per_loop = _registry[loop] = {}
+    key = settings.connection_key
+    conns = per_loop.get(key)
+    if conns is None or conns.closed:
+        conns = per_loop[key] = Connections.owned_by_library(settings, loop)
+    return conns
+
+
+def default_settings() -> CacheSettings:
+    """Settings for caches built without arguments: read from the environment once.
+
+    :func:`close_all` forgets them, so the next cache reads the environment again.
+    """
+    if not _default:
+        _default.append(CacheSettings.from_env())
+    return _default[0]
+
+
+async def close_all() -> None:
+    """Close the shared pools of the running event loop and forget the default settings.
+
+    Pools of event loops that are already closed are dropped too. Instances still open keep
+    working: their next call opens fresh connections.
+
+    Example::
+
+        await fullon_cache.close_all()
+    """
+    _default.clear()
+    for loop in [loop for loop in _registry if loop.is_closed()]:
+        del _registry[loop]
+    for conns in _registry.pop(asyncio.get_running_loop(), {}).values():
+        await conns.aclose()
+
+
+class ConnectionPool:
+    """Compatibility with the older fullon_cache: ``await ConnectionPool.reset_async()``."""
+
+    @staticmethod
+    async def reset_async() -> None:
+        """Same as :func:`close_all`."""
+        await close_all()

@@ -1,0 +1,45 @@
+"""Guides bundled with fullon_cache, as plain string constants.
+
+Modules: ``quickstart`` (``GUIDE``), ``api_reference`` (one constant per cache, generated from
+the live classes), ``caching_guide``, ``testing_guide`` and ``migration``.
+
+Example::
+
+    from fullon_cache import docs
+    print(docs.QUICK_START)
+    sorted(docs.get_all_docs())   # ['API_REFERENCE', 'CACHING_GUIDE', ...]
+"""
+
+from __future__ import annotations
+
+from fullon_cache.docs.api_reference import API_REFERENCE, BASE_CACHE
+from fullon_cache.docs.caching_guide import CACHING_GUIDE
+from fullon_cache.docs.migration import MIGRATION_GUIDE
+from fullon_cache.docs.quickstart import GUIDE as QUICK_START
+from fullon_cache.docs.testing_guide import TESTING_GUIDE
+
+__all__ = [
+    "API_REFERENCE",
+    "BASE_CACHE",
+    "CACHING_GUIDE",
+    "MIGRATION_GUIDE",
+    "QUICK_START",
+    "TESTING_GUIDE",
+    "get_all_docs",
+]
+
+
+def get_all_docs() -> dict[str, str]:
+    """Every guide by name.
+
+    Example::
+
+        print(get_all_docs()["TESTING_GUIDE"])
+    """
+    return {
+        "QUICK_START": QUICK_START,
+        "API_REFERENCE": API_REFERENCE,
+        "CACHING_GUIDE": CACHING_GUIDE,
+        "TESTING_GUIDE": TESTING_GUIDE,
+        "MIGRATION_GUIDE": MIGRATION_GUIDE,
+    }

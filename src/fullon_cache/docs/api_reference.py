@@ -1,0 +1,52 @@
+"""API reference generated from the live classes, so it always matches the code.
+
+One constant per cache (``BASE_CACHE``, ...) and ``API_REFERENCE`` joining them all.
+
+Example::
+
+    from fullon_cache.docs.api_reference import BASE_CACHE
+    print(BASE_CACHE)
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from fullon_cache.base_cache import BaseCache
+
+__all__ = ["API_REFERENCE", "BASE_CACHE", "describe"]
+
+
+def _public_members(cls: type) -> list[tuple[str, object]]:
+    return [
+        (name, member)
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and (callable(member) or isinstance(member, property))
+    ]
+
+
+def _describe_member(name: str, member: object) -> str:
+    if isinstance(member, property):
+        head, doc = f"{name}  (property)", member.__doc__
+    else:
+        signature = inspect.signature(member, eval_str=True)  # type: ignore[arg-type]
+        head, doc = f"{name}{signature}", inspect.getdoc(member)
+    body = inspect.cleandoc(doc or "(undocumented)")
+    return f"{head}\n" + "\n".join(f"    {line}" if line else "" for line in body.splitlines())
+
+
+def describe(cls: type) -> str:
+    """A plain-text reference of ``cls``: its docstring, then every public method it defines.
+
+    Example::
+
+        print(describe(BaseCache))
+    """
+    title = f"{cls.__name__}({', '.join(base.__name__ for base in cls.__bases__)})"
+    parts = [title, "=" * len(title), inspect.getdoc(cls) or ""]
+    parts += [_describe_member(name, member) for name, member in _public_members(cls)]
+    return "\n\n".join(parts) + "\n"
+
+
+BASE_CACHE = describe(BaseCache)
+API_REFERENCE = "\n".join([BASE_CACHE])

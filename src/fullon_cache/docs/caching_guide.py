@@ -1,0 +1,74 @@
+"""How fullon_cache uses Redis, and what it promises.
+
+Example::
+
+    from fullon_cache.docs.caching_guide import CACHING_GUIDE
+"""
+
+CACHING_GUIDE = """\
+fullon_cache caching guide
+==========================
+
+Connections
+-----------
+* Caches built without a client share one set of pools per (event loop, server settings).
+  ``async with SomeCache() as cache:`` around each call costs a dictionary lookup, not a
+  connection. A pool is never used on an event loop other than the one it was made on.
+* Up to REDIS_MAX_CONNECTIONS (50) commands run at once per pool; more callers wait their
+  turn (first come, first served) instead of failing.
+* Blocking pops (``cache.pop_global_error(timeout=30)``) use a second pool without a socket
+  timeout, so a long wait ends in None after ``timeout`` seconds, never in a timeout error,
+  and never occupies a connection the other calls need.
+* A client you inject with ``redis=`` is borrowed: fullon_cache never closes it, and it is
+  used for blocking pops too (long waits are split into blocks shorter than its socket
+  timeout).
+* ``cache.aclose()`` ends one instance; ``fullon_cache.close_all()`` closes the pools of the
+  running loop and makes the next cache read its settings again.
+
+Deadlines and retries
+---------------------
+* Every call ends within REDIS_SOCKET_TIMEOUT + 1 s (plus the wait of a blocking pop) with a
+  result or a CacheError, even against a frozen or vanished server.
+* redis-py's own automatic retries are switched off: they resend any command, and a resent
+  RPUSH or INCR is applied twice.
+* fullon_cache retries (up to 3 times, exponential backoff with jitter, inside the deadline)
+  only reads and overwrites, and other writes only when their bytes never left the process.
+  A write whose reply was lost raises CacheUnknownOutcomeError: check before you repeat it.
+* A pipeline (``cache.pipeline()``) is never resent.
+
+Key space
+---------
+* Every key and pub/sub channel starts with ``<REDIS_KEY_PREFIX>:``. A prefix is 1-64 letters,
+  digits, '_', '.' or '-' (no ':'), so one namespace's patterns never reach into another's.
+  Tests and tenants isolate by namespace; ``cache.prepare_cache()`` deletes only its own.
+* Identifiers (exchanges, symbols, ids) are str or int. Empty ones, ones padded with spaces,
+  and ones holding glob characters (* ? [ ]), braces, backslashes or control characters are
+  rejected with InvalidInputError before anything is written.
+* Units that must change together share a Redis Cluster hash tag ``{...}``; no script,
+  transaction or multi-key read spans two slots. KEYS is never used; SCAN only in admin calls
+  (``cache.get_keys()``, ``cache.prepare_cache()``).
+
+Data
+----
+* JSON (orjson) only, never pickle. Timestamps are written as ISO-8601 UTC and read back as
+  aware UTC datetimes.
+* Data that cannot be decoded raises CacheCorruptedValueError naming the key (never showing
+  the value). In collections, one corrupted entry is skipped and logged, the rest returned.
+* Models are fullon_orm's when it is installed, the library's own otherwise
+  (``fullon_cache.models``); only a model's own fields are ever passed to its constructor.
+
+Server settings that matter
+---------------------------
+* ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.
+  fullon_cache logs a warning at the first call when the policy is anything else.
+* Persistence (``appendonly yes``, ``appendfsync everysec``) if queued orders must survive a
+  server restart.
+* ACL: the library needs only commands on its own keys and channels plus INFO, e.g.
+  ``ACL SETUSER fullon on >secret ~fullon:* &fullon:* +@all -@dangerous +info``.
+  ``cache.flushdb()`` (compat) needs FLUSHDB; prefer ``cache.prepare_cache()``.
+
+Logging
+-------
+Loggers are ``fullon.cache.<component>`` (base, connection, ...), through fullon_log when it
+is installed. The library never adds handlers; hot paths log at DEBUG only, without values.
+"""

@@ -1,0 +1,46 @@
+"""Moving from the older fullon_cache (0.4/0.5) to this one.
+
+Example::
+
+    from fullon_cache.docs.migration import MIGRATION_GUIDE
+"""
+
+MIGRATION_GUIDE = """\
+Migrating from the older fullon_cache
+=====================================
+
+What keeps working
+------------------
+* ``async with XCache() as cache:`` with no arguments; ``cache.close()``;
+  ``cache._cache.close()``; ``cache._redis_context()`` yielding the redis-py client;
+  ``await ConnectionPool.reset_async()`` (from ``fullon_cache.connection``);
+  ``cache.test()``, ``cache.prepare_cache()``, ``cache.get_keys()``, ``cache.flushdb()``,
+  ``cache.push_global_error()`` / ``cache.pop_global_error()``.
+
+What changed on purpose
+-----------------------
+* Importing fullon_cache configures nothing: no ``load_dotenv()`` into ``os.environ``, no
+  logging handlers, no uvloop event-loop policy. Applications choose their loop
+  (``uvloop.run(main())``) and their logging; the ``fullon-cache`` command and the examples
+  configure logging from LOG_* variables.
+* Infrastructure failures raise ``CacheError`` subclasses instead of being logged and
+  returned as False/None/"". A miss is still None (or False, or "" where documented).
+* ``prepare_cache()`` deletes only the keys of its own namespace (SCAN + UNLINK) instead of
+  flushing the whole server, and returns how many it deleted.
+* ``get_keys(pattern)`` matches inside the namespace and returns keys without it; it uses SCAN,
+  never KEYS.
+* ``pop_global_error(timeout=0)`` does not block; a positive timeout waits up to that many
+  seconds and returns None if nothing arrives.
+* Caches built without a client share pools per event loop; nothing pings before each
+  command; redis-py's automatic resending of failed commands is off.
+
+Wire format
+-----------
+Every key now starts with the namespace (REDIS_KEY_PREFIX, default ``fullon``) and the data is
+JSON. Data written by the older library is not read by this one; clear it (or let it expire)
+when switching a deployment over.
+
+* Global error queue: ``global_error`` (entries ``"<message>:<component>"``) is now
+  ``<prefix>:errors:global``, capped at 1,000 entries; entries are the message text as given
+  (put the component into the message if you need it).
+"""

@@ -1,0 +1,124 @@
+"""Errors raised by fullon_cache, and the one place redis-py's errors are translated.
+
+The tree::
+
+    CacheError
+     ├── CacheUnavailableError       the server could not be reached; the command was not sent
+     ├── CacheUnknownOutcomeError    the command was sent but no reply came back: it may or may
+     │    │                          not have been applied (never retried by the library)
+     │    └── CacheTimeoutError      the call's deadline passed before it finished
+     ├── CacheCorruptedValueError    data under one of our keys cannot be decoded (``.key``)
+     ├── CacheOutOfMemoryError       Redis refused a write: maxmemory reached (OOM)
+     ├── CacheCommandError           Redis rejected a command (permissions, wrong arguments, ...)
+     ├── CacheClosedError            the cache instance was used after ``aclose()``
+     ├── CacheConfigError            invalid settings (also a ``ValueError``)
+     └── InvalidInputError           bad argument: nothing was written (also a ``ValueError``)
+          └── InvalidTypeError       argument of the wrong type (also a ``TypeError``)
+
+Every error raised because of a redis-py exception chains it (``raise ... from exc``); messages
+never contain stored values or credentials.
+
+Example::
+
+    try:
+        await cache.push_global_error("feed down")
+    except CacheUnknownOutcomeError:
+        ...  # the push may have happened: check before pushing again
+    except CacheError:
+        ...  # nothing was written
+"""
+
+from __future__ import annotations
+
+import redis.exceptions as redis_errors
+
+__all__ = [
+    "CacheClosedError",
+    "CacheCommandError",
+    "CacheConfigError",
+    "CacheCorruptedValueError",
+    "CacheError",
+    "CacheOutOfMemoryError",
+    "CacheTimeoutError",
+    "CacheUnavailableError",
+    "CacheUnknownOutcomeError",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "translate_redis_error",
+]
+
+
+class CacheError(Exception):
+    """Root of every error fullon_cache raises."""
+
+
+class CacheUnavailableError(CacheError):
+    """The server could not be reached (refused, unreachable, authentication failed).
+
+    The command was not sent, so nothing was applied.
+    """
+
+
+class CacheUnknownOutcomeError(CacheError):
+    """The command was sent but its reply was lost: it may or may not have been applied."""
+
+
+class CacheTimeoutError(CacheUnknownOutcomeError):
+    """The call's deadline passed; for a write the outcome is unknown."""
+
+
+class CacheCorruptedValueError(CacheError):
+    """Data stored under ``key`` cannot be decoded. The value itself is never included."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"corrupted value under key {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class CacheOutOfMemoryError(CacheError):
+    """Redis reached ``maxmemory`` and refused a write (policy ``noeviction``)."""
+
+
+class CacheCommandError(CacheError):
+    """Redis rejected a command (for example an ACL permission error)."""
+
+
+class CacheClosedError(CacheError):
+    """The cache instance was used after it was closed."""
+
+
+class CacheConfigError(CacheError, ValueError):
+    """Settings are invalid: a bad URL, a negative timeout, a malformed variable."""
+
+
+class InvalidInputError(CacheError, ValueError):
+    """An argument is invalid (empty identifier, glob character, NaN price...).
+
+    Nothing was written.
+    """
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (``None``, ``bool``, float id, container...)."""
+
+
+def translate_redis_error(exc: BaseException, *, sent: bool, key: str | None = None) -> CacheError:
+    """Map a redis-py exception to the matching :class:`CacheError` (the caller chains it).
+
+    ``sent`` tells whether the command may have reached the server: a connection error
+    before sending means "unavailable", after sending "unknown outcome".
+    """
+    if isinstance(exc, redis_errors.AuthenticationError | redis_errors.AuthorizationError):
+        return CacheUnavailableError(f"authentication failed: {type(exc).__name__}")
+    if isinstance(exc, redis_errors.TimeoutError):
+        return CacheTimeoutError(f"no reply from Redis in time ({exc})")
+    if isinstance(exc, redis_errors.ConnectionError):
+        if sent:
+            return CacheUnknownOutcomeError(f"connection lost before the reply ({exc})")
+        return CacheUnavailableError(f"cannot reach Redis ({exc})")
+    if isinstance(exc, redis_errors.OutOfMemoryError):
+        return CacheOutOfMemoryError(f"Redis is out of memory ({exc})")
+    if key is not None and str(exc).startswith("WRONGTYPE"):
+        return CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
+    return CacheCommandError(f"Redis rejected the command: {exc}")

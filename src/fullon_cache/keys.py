@@ -1,0 +1,117 @@
+"""Every Redis key and pub/sub channel fullon_cache uses, and the rules for identifiers.
+
+All names start with the namespace (``REDIS_KEY_PREFIX``, default ``fullon``) followed by ``:``.
+A namespace may not contain ``:``, so no namespace's keys can match another's patterns.
+
+Identifiers (exchange names, symbols, ids) may be ``str`` or ``int`` (used as its decimal
+string). They are rejected when empty, padded with whitespace, longer than 200 characters, or
+when they contain a character that could escape their key, pattern or channel: glob characters
+``* ? [ ]``, a backslash, hash-tag braces ``{ }`` or any non-printable character (newline, tab,
+NUL...). Plain spaces inside are fine ("Worker A").
+
+Units of atomicity that span several keys share one hash tag ``{...}`` so that they live in the
+same Redis Cluster slot.
+
+Example::
+
+    keys = KeySpace("fullon")
+    keys.global_errors()              # 'fullon:errors:global'
+    keys.pattern("tickers:*")         # 'fullon:tickers:*'
+    identifier("BTC/USDT", "symbol")  # 'BTC/USDT'
+    identifier(42, "ex_id")           # '42'
+"""
+
+from __future__ import annotations
+
+import re
+
+from fullon_cache.errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["MAX_IDENTIFIER_LENGTH", "KeySpace", "escape_glob", "identifier"]
+
+MAX_IDENTIFIER_LENGTH = 200
+_FORBIDDEN = re.compile(r"[*?\[\]{}\\]")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def identifier(value: object, name: str) -> str:
+    """Validate one key component and return it as text.
+
+    Raises :class:`InvalidTypeError` for ``None``, ``bool``, floats and containers, and
+    :class:`InvalidInputError` for empty or unsafe text.
+
+    Example::
+
+        identifier("binance", "exchange")   # 'binance'
+        identifier(7, "bot_id")             # '7'
+        identifier("bin*", "exchange")      # raises InvalidInputError
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidTypeError(f"{name} must be a str or an int, not {type(value).__name__}")
+    text = str(value) if isinstance(value, int) else value
+    if not text:
+        raise InvalidInputError(f"{name} must not be empty")
+    if text != text.strip():
+        raise InvalidInputError(f"{name} must not start or end with whitespace")
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidInputError(f"{name} is longer than {MAX_IDENTIFIER_LENGTH} characters")
+    forbidden = _FORBIDDEN.search(text)
+    if forbidden is not None:
+        raise InvalidInputError(f"{name} must not contain {forbidden.group()!r}")
+    if not text.isprintable():
+        raise InvalidInputError(f"{name} must not contain control characters")
+    return text
+
+
+def escape_glob(text: str) -> str:
+    """Escape ``* ? [ ] \\`` so that ``text`` matches only itself in a SCAN/PSUBSCRIBE pattern.
+
+    Example::
+
+        escape_glob("a*b")   # 'a\\\\*b'
+    """
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+class KeySpace:
+    """The names of one namespace. Pure: no I/O.
+
+    Example::
+
+        keys = KeySpace("tenant_a")
+        keys.strip(b"tenant_a:errors:global")   # 'errors:global'
+    """
+
+    __slots__ = ("_head", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._head = f"{prefix}:"
+
+    def __repr__(self) -> str:
+        return f"KeySpace({self.prefix!r})"
+
+    def pattern(self, glob: str = "*") -> str:
+        """A SCAN pattern for keys of this namespace; ``glob`` keeps its glob meaning.
+
+        Example::
+
+            KeySpace("fullon").pattern("tickers:*")   # 'fullon:tickers:*'
+        """
+        if not glob or not glob.isprintable():
+            raise InvalidInputError("a key pattern must be non-empty printable text")
+        return f"{escape_glob(self._head)}{glob}"
+
+    def strip(self, key: bytes | str) -> str:
+        """Return ``key`` without the namespace (keys come back from Redis as bytes).
+
+        Example::
+
+            KeySpace("fullon").strip(b"fullon:errors:global")   # 'errors:global'
+        """
+        text = key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
+        return text.removeprefix(self._head)
+
+    def global_errors(self) -> str:
+        """The capped FIFO list behind ``push_global_error`` / ``pop_global_error``."""
+        return f"{self._head}errors:global"

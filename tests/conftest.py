@@ -1,0 +1,68 @@
+"""Shared fixtures: one private redis-server per xdist worker, a fresh namespace per test.
+
+Set ``FULLON_TEST_REDIS_URL`` (or ``REDIS_URL``) to run against a server of your own instead;
+tests then isolate by namespace only, and the fault tests still start private servers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from fullon_cache.local_server import LocalRedisServer
+from fullon_cache.settings import CacheSettings
+
+# Read before the session fixture below hides REDIS_* variables from the tests.
+_CONFIGURED_URL = os.environ.get("FULLON_TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    """Keep a developer's .env and REDIS_* variables out of the tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOTENV_FILE", os.devnull)
+        for name in list(os.environ):
+            if name.startswith("REDIS_"):
+                patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of this worker's Redis: a private server unless one is configured."""
+    if _CONFIGURED_URL:
+        yield _CONFIGURED_URL
+        return
+    with LocalRedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key prefix no other test uses."""
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(redis_url: str, namespace: str) -> CacheSettings:
+    """Settings for this worker's server and this test's namespace."""
+    return CacheSettings.from_url(redis_url, key_prefix=namespace)
+
+
+@pytest.fixture
+async def raw_redis(settings: CacheSettings) -> AsyncIterator[Redis]:
+    """A plain redis-py client on the test server, for setting up and checking state."""
+    client = raw_client(settings)
+    yield client
+    await client.aclose()
+
+
+def raw_client(settings: CacheSettings) -> Redis:
+    """A plain redis-py client (default options) for the server ``settings`` point at."""
+    if settings.unix_socket_path:
+        return Redis(unix_socket_path=settings.unix_socket_path, db=settings.db)
+    return Redis(host=settings.host, port=settings.port, db=settings.db)
