@@ -25,13 +25,9 @@ from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import (
-    AuthenticationError,
-    ConnectionError,
-    RedisError,
-    ResponseError,
-    TimeoutError,
-)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache import connection as _connection
 from fullon_cache.codecs import decode_text
@@ -42,6 +38,7 @@ from fullon_cache.errors import (
     CacheTimeoutError,
     InvalidInputError,
     InvalidTypeError,
+    is_auth_failure,
     translate_redis_error,
 )
 from fullon_cache.keys import KeySpace
@@ -72,8 +69,7 @@ class _Resend(enum.Enum):
     NEVER = "never"  # pipelines: their command stack is gone after a failed execute
 
     def allows(self, exc: RedisError, sent: bool) -> bool:
-        transient = isinstance(exc, ConnectionError | TimeoutError)
-        if not transient or isinstance(exc, AuthenticationError):
+        if not isinstance(exc, RedisConnectionError | RedisTimeoutError) or is_auth_failure(exc):
             return False
         return self is _Resend.ALWAYS or (self is _Resend.IF_UNSENT and not sent)
 
@@ -121,7 +117,7 @@ class BaseCache:
         self._settings = settings
         self._keys = KeySpace(settings.key_prefix)
         self._borrowed = Connections.borrowed(redis) if redis is not None else None
-        self._conns: Connections | None = self._borrowed
+        self._conns: Connections | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -191,6 +187,8 @@ class BaseCache:
 
     def _connections(self) -> Connections:
         self._ensure_open()
+        if self._borrowed is not None:
+            return self._borrowed
         conns = self._conns
         if conns is None or conns.closed or conns.loop is not asyncio.get_running_loop():
             conns = self._conns = _connection.connections_for(self._settings)

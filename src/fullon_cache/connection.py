@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -46,7 +46,7 @@ from fullon_cache.settings import CacheSettings
 __all__ = ["ConnectionPool", "Connections", "close_all", "connections_for", "default_settings"]
 
 _sent: ContextVar[bool] = ContextVar("fullon_cache_sent", default=False)
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Connections]]
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPools]
 _registry = weakref.WeakKeyDictionary()
 _default: list[CacheSettings] = []
 
@@ -177,6 +177,34 @@ class Connections:
                     await client.connection_pool.aclose()
 
 
+class _LoopPools:
+    """The shared connections of one event loop, closed when that loop shuts down.
+
+    ``asyncio.run()`` and ``asyncio.Runner`` call ``loop.shutdown_asyncgens()`` while the loop
+    still runs: a parked async generator's ``finally`` is the one hook that lets the pools
+    close their sockets on their own loop, even when the application never calls
+    :func:`close_all`. (A loop closed by hand without that call leaves them to the GC.)
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.pools: dict[tuple[Any, ...], Connections] = {}
+        self._guard = self._close_at_shutdown()  # the loop itself tracks it only weakly
+        loop.create_task(self._arm())
+
+    async def _arm(self) -> None:
+        await anext(self._guard)
+
+    async def _close_at_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        for conns in self.pools.values():
+            await conns.aclose()
+
+
 def connections_for(settings: CacheSettings) -> Connections:
     """The shared connections for ``settings`` on the running event loop (made on first use).
 
@@ -188,11 +216,11 @@ def connections_for(settings: CacheSettings) -> Connections:
     loop = asyncio.get_running_loop()
     per_loop = _registry.get(loop)
     if per_loop is None:
-        per_loop = _registry[loop] = {}
+        per_loop = _registry[loop] = _LoopPools(loop)
     key = settings.connection_key
-    conns = per_loop.get(key)
+    conns = per_loop.pools.get(key)
     if conns is None or conns.closed:
-        conns = per_loop[key] = Connections.owned_by_library(settings, loop)
+        conns = per_loop.pools[key] = Connections.owned_by_library(settings, loop)
     return conns
 
 
@@ -219,8 +247,9 @@ async def close_all() -> None:
     _default.clear()
     for loop in [loop for loop in _registry if loop.is_closed()]:
         del _registry[loop]
-    for conns in _registry.pop(asyncio.get_running_loop(), {}).values():
-        await conns.aclose()
+    per_loop = _registry.pop(asyncio.get_running_loop(), None)
+    if per_loop is not None:
+        await per_loop.aclose()
 
 
 class ConnectionPool:

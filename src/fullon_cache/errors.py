@@ -44,6 +44,7 @@ __all__ = [
     "CacheUnknownOutcomeError",
     "InvalidInputError",
     "InvalidTypeError",
+    "is_auth_failure",
     "translate_redis_error",
 ]
 
@@ -103,22 +104,32 @@ class InvalidTypeError(InvalidInputError, TypeError):
     """An argument has the wrong type (``None``, ``bool``, float id, container...)."""
 
 
+def is_auth_failure(exc: BaseException) -> bool:
+    """True if ``exc`` (or the error it wraps: redis-py wraps them while connecting) is an
+    authentication or authorization failure, which no retry can fix."""
+    auth_errors = (redis_errors.AuthenticationError, redis_errors.AuthorizationError)
+    return isinstance(exc, auth_errors) or isinstance(exc.__cause__, auth_errors)
+
+
 def translate_redis_error(exc: BaseException, *, sent: bool, key: str | None = None) -> CacheError:
     """Map a redis-py exception to the matching :class:`CacheError` (the caller chains it).
 
     ``sent`` tells whether the command may have reached the server: a connection error
     before sending means "unavailable", after sending "unknown outcome".
     """
-    if isinstance(exc, redis_errors.AuthenticationError | redis_errors.AuthorizationError):
-        return CacheUnavailableError(f"authentication failed: {type(exc).__name__}")
+    if is_auth_failure(exc):
+        return CacheUnavailableError("authentication failed: check the username and password")
     if isinstance(exc, redis_errors.TimeoutError):
+        if not sent:
+            return CacheUnavailableError(f"timed out connecting to Redis ({exc})")
         return CacheTimeoutError(f"no reply from Redis in time ({exc})")
     if isinstance(exc, redis_errors.ConnectionError):
         if sent:
             return CacheUnknownOutcomeError(f"connection lost before the reply ({exc})")
         return CacheUnavailableError(f"cannot reach Redis ({exc})")
-    if isinstance(exc, redis_errors.OutOfMemoryError):
+    # Inside a Lua script the server's error code is embedded in the script error's text.
+    if isinstance(exc, redis_errors.OutOfMemoryError) or "OOM command not allowed" in str(exc):
         return CacheOutOfMemoryError(f"Redis is out of memory ({exc})")
-    if key is not None and str(exc).startswith("WRONGTYPE"):
+    if key is not None and "WRONGTYPE" in str(exc):
         return CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
     return CacheCommandError(f"Redis rejected the command: {exc}")

@@ -63,17 +63,15 @@ class ComponentLogger:
         log.warning("eviction policy is not noeviction", policy="allkeys-lru")
     """
 
-    __slots__ = ("_backend", "_target", "name")
+    __slots__ = ("_target", "name")
 
-    def __init__(self, name: str, backend: ModuleType | bool | None = True) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        # True means "look for fullon_log at the first log call".
-        self._backend = backend
-        self._target: Any = None
+        self._target: Any = None  # resolved at the first log call, never at import
 
     def _resolve(self) -> Any:
-        backend = _import_fullon_log() if self._backend is True else self._backend
-        if isinstance(backend, ModuleType):
+        backend = _import_fullon_log()
+        if backend is not None:
             return backend.get_component_logger(self.name)
         return logging.getLogger(self.name)
 

@@ -225,9 +225,11 @@ def _parse_nodes(raw: str) -> tuple[tuple[str, int], ...]:
 def _parse_var(var: str, raw: str, parse: Callable[[str], _T]) -> _T:
     try:
         return parse(raw)
-    except ValueError as exc:
-        # The raw value is left out on purpose: it may be a password.
-        raise CacheConfigError(f"environment variable {var} is invalid: {exc}") from exc
+    except ValueError:
+        # Neither the value nor the parser's message (which quotes it) is shown: a variable
+        # set by mistake may hold a password. `from None` keeps it out of the traceback too.
+        expected = _EXPECTED.get(parse, "a valid value")
+        raise CacheConfigError(f"environment variable {var} must be {expected}") from None
 
 
 def _parse_url(url: str) -> dict[str, Any]:
@@ -256,6 +258,13 @@ def _parse_url(url: str) -> dict[str, Any]:
         raise CacheConfigError("a unix:// Redis URL needs a socket path")
     return values
 
+
+_EXPECTED: dict[Callable[[str], Any], str] = {
+    int: "an integer",
+    float: "a number",
+    _parse_bool: "true or false",
+    _parse_nodes: "a list host:port[,host:port...]",
+}
 
 _ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_HOST": ("host", str),

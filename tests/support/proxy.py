@@ -67,7 +67,7 @@ class FaultProxy:
 
     @property
     def connections(self) -> int:
-        """Client connections currently open."""
+        """Client connections currently open (one leaves once its cleanup has run)."""
         return len(self._clients)
 
     def set_delay(self, seconds: float) -> None:
@@ -104,13 +104,17 @@ class FaultProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for client, upstream in []:
+        for client, upstream in list(self._clients.items()):
             client.transport.abort()
             if upstream is not None:
                 upstream.transport.abort()
         # Every await in _serve is on an aborted transport now, so the tasks end by
-        # themselves; cancelling them instead could cut their cleanup short.
-        await asyncio.gather(*self._tasks)
+        # themselves with a full cleanup; cancel only what is still stuck after 5 s.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
 
     async def __aenter__(self) -> FaultProxy:
         return self

@@ -119,6 +119,23 @@ async def test_relays_commands(proxy: FaultProxy, make_client: MakeClient) -> No
     assert proxy.replies_dropped == 0
 
 
+async def test_tcp_upstream_and_unreachable_upstream(proxy: FaultProxy, tmp_path: Path) -> None:
+    async with await FaultProxy.start((proxy.host, proxy.port)) as chained:
+        client = aioredis.Redis.from_url(chained.url, retry=Retry(NoBackoff(), 0))
+        try:
+            assert await client.ping() is True
+            assert (chained.connections, proxy.connections) == (1, 1)
+        finally:
+            await client.aclose()
+    async with await FaultProxy.start(str(tmp_path / "missing.sock")) as broken:
+        client = aioredis.Redis(host=broken.host, port=broken.port, retry=Retry(NoBackoff(), 0))
+        try:
+            with pytest.raises(RedisConnectionError):
+                await client.ping()
+        finally:
+            await client.aclose()
+
+
 async def test_delay_keeps_replies_correct(
     proxy: FaultProxy, make_client: MakeClient, direct: aioredis.Redis
 ) -> None:
@@ -131,7 +148,9 @@ async def test_delay_keeps_replies_correct(
     assert await client.get("k") == "v"
     assert loop.time() - started >= 0.29
     pipe = client.pipeline(transaction=False)
-    pipe.incr("n").incr("n").get("k")
+    pipe.incr("n")
+    pipe.incr("n")
+    pipe.get("k")
     assert await pipe.execute() == [1, 2, "v"]
     proxy.set_delay(0)
     assert await client.get("k") == "v"
@@ -203,7 +222,11 @@ async def test_wait_for_request_sees_forwarded_command(
     client = make_client()
     await client.ping()
     proxy.set_delay(1.0)
-    pending = asyncio.create_task(client.incr("counter"))
+
+    async def incr() -> object:
+        return await client.incr("counter")
+
+    pending = asyncio.create_task(incr())
     await asyncio.wait_for(proxy.wait_for_request(), timeout=5)
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -227,8 +250,9 @@ async def test_stop_closes_every_connection(redis_sock: Path, direct: aioredis.R
             assert await client.ping() is True
         assert proxy.connections == 3
         assert await upstream_clients() == 4
-        proxy.blackhole()  # stop() must also close connections that are stuck
-        await proxy.stop()
+        proxy.blackhole()  # stop() must also close connections that are stuck...
+        async with asyncio.timeout(4):  # ...without needing its 5 s cancel fallback
+            await proxy.stop()
         assert proxy.connections == 0
         assert await _eventually(upstream_clients, 1) == 1
         with pytest.raises(RedisConnectionError):
