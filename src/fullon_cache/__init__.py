@@ -49,14 +49,13 @@ More
 ----
 ``fullon_cache.docs`` (``QUICK_START``, ``API_REFERENCE``, ... and ``get_all_docs()``),
 ``fullon_cache.examples`` (runnable ``main()`` coroutines and ``get_all_examples()``), and the
-``fullon-cache`` command (``demo``, ``doctor``, ``docs``, ``examples``).
+``fullon-cache`` command (``demo``, ``doctor``, ``docs``, ``examples``, ``bench``).
 """
 
-from __future__ import annotations
-
-import importlib
-from importlib.metadata import PackageNotFoundError, version
-from types import ModuleType
+import importlib as _importlib
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+from types import ModuleType as _ModuleType
 
 from fullon_cache.base_cache import BaseCache
 from fullon_cache.connection import close_all
@@ -76,8 +75,8 @@ from fullon_cache.errors import (
 from fullon_cache.settings import CacheSettings
 
 try:
-    __version__ = version("fullon-cache")
-except PackageNotFoundError:  # pragma: no cover - only when run from a source tree
+    __version__ = _version("fullon-cache")
+except _PackageNotFoundError:  # pragma: no cover - only when run from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
@@ -101,8 +100,8 @@ __all__ = [
 _LAZY_SUBMODULES = {"docs", "examples"}
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> _ModuleType:
     """``fullon_cache.docs`` and ``fullon_cache.examples`` load on first access."""
     if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"fullon_cache.{name}")
+        return _importlib.import_module(f"fullon_cache.{name}")
     raise AttributeError(f"module 'fullon_cache' has no attribute {name!r}")

@@ -25,8 +25,8 @@ from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache import connection as _connection
@@ -254,7 +254,10 @@ class BaseCache:
                 async with limiter:
                     return await op(client)
             except RedisError as exc:
-                sent = _connection.was_sent() or not conns.owned
+                # LOADING is the server refusing the command: it was not applied.
+                sent = (_connection.was_sent() or not conns.owned) and not isinstance(
+                    exc, BusyLoadingError
+                )
                 if attempt >= _MAX_RETRIES or not resend.allows(exc, sent):
                     raise translate_redis_error(exc, sent=sent, key=key) from exc
             attempt += 1

@@ -4,10 +4,11 @@
     fullon-cache doctor              show the configuration, check the server, print hints
     fullon-cache docs [NAME]         list the guides, or print one
     fullon-cache examples [NAME]     list the examples, or print one's source
+    fullon-cache bench [--json]      time the cache's calls against raw redis-py
 
-``demo`` starts a private redis-server (see :mod:`fullon_cache.local_server`) when the
-environment names no server, and runs the examples in a namespace of their own, so it never
-touches other data on a configured server.
+``demo`` and ``bench`` start a private redis-server (see :mod:`fullon_cache.local_server`)
+when the environment names no server, and work in a namespace of their own, so they never
+touch other data on a configured server.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import statistics
 import time
 import traceback
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from fullon_cache import docs, examples
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.bench import format_table, run_benchmark
 from fullon_cache.connection import close_all
 from fullon_cache.errors import CacheError
 from fullon_cache.local_server import LocalRedisServer
@@ -34,20 +37,29 @@ __all__ = ["main"]
 _PING_SAMPLES = 20
 
 
-def _demo_settings(stack: contextlib.ExitStack) -> CacheSettings:
+def _session_settings(stack: contextlib.ExitStack, purpose: str) -> CacheSettings:
     settings = CacheSettings.from_env()
     if not server_configured():
         server = stack.enter_context(LocalRedisServer())
         print(f"no Redis configured: started a private redis-server {server.url}")
-        settings = CacheSettings.from_url(server.url, key_prefix=settings.key_prefix)
-    namespace = f"{settings.key_prefix}_demo_{uuid.uuid4().hex[:8]}"
+        settings = settings.replace(
+            unix_socket_path=server.socket_path, db=0, username=None, password=None, ssl=False
+        )
+    namespace = f"{settings.key_prefix}_{purpose}_{uuid.uuid4().hex[:8]}"
     return settings.replace(key_prefix=namespace)
 
 
 def _run_example(name: str, settings: CacheSettings) -> bool:
     print(f"\n== {name} ==", flush=True)
+
+    async def run() -> None:
+        try:
+            await examples.load(name).main(settings)
+        finally:
+            await close_all()
+
     try:
-        asyncio.run(examples.load(name).main(settings))
+        asyncio.run(run())
     except Exception:  # noqa: BLE001 - the demo reports every failure and goes on
         traceback.print_exc()
         print(f"FAILED: {name}", flush=True)
@@ -64,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
         return 2
     with contextlib.ExitStack() as stack:
-        settings = _demo_settings(stack)
+        settings = _session_settings(stack, "demo")
         configure_logging(settings)
         print(f"server {settings.redacted_url()}, namespace {settings.key_prefix!r}")
         names = args.names or examples.EXAMPLES
@@ -75,14 +87,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 async def _check_server(settings: CacheSettings) -> list[str]:
     problems = []
-    async with BaseCache(settings) as cache:
-        info = await cache.info()
-        samples = []
-        for _ in range(_PING_SAMPLES):
-            started = time.perf_counter()
-            await cache.ping()
-            samples.append((time.perf_counter() - started) * 1000)
-    await close_all()
+    try:
+        async with BaseCache(settings) as cache:
+            info = await cache.info()
+            samples = []
+            for _ in range(_PING_SAMPLES):
+                started = time.perf_counter()
+                await cache.ping()
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        await close_all()
     policy = info.get("maxmemory_policy", "?")
     print(f"  server      Redis {info.get('redis_version')} ({info.get('redis_mode')})")
     print(f"  eviction    maxmemory-policy {policy}, maxmemory {info.get('maxmemory')}")
@@ -101,6 +115,7 @@ def _doctor(_: argparse.Namespace) -> int:
     except CacheError as error:
         print(f"configuration error: {error}")
         return 2
+    configure_logging(settings)
     print("configuration")
     print(f"  server      {settings.redacted_url()}")
     print(f"  namespace   {settings.key_prefix}")
@@ -121,6 +136,19 @@ def _doctor(_: argparse.Namespace) -> int:
         print(f"PROBLEM: {problem}")
     print("no problems found" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        settings = _session_settings(stack, "bench")
+        configure_logging(settings)
+        results = asyncio.run(run_benchmark(settings, operations=args.operations))
+    if args.json:
+        print(json.dumps([m.as_dict() for m in results], indent=2))
+    else:
+        print(f"{args.operations} sequential calls each, server {settings.redacted_url()}")
+        print(format_table(results))
+    return 0
 
 
 def _print_named(title: str, items: dict[str, str], name: str | None) -> int:
@@ -150,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         "doctor": (_doctor, "check the configuration and the server"),
         "docs": (_docs, "list or print the bundled guides"),
         "examples": (_examples, "list or print the bundled examples"),
+        "bench": (_bench, "time the cache's calls against raw redis-py"),
     }
     for name, (handler, help_text) in handlers.items():
         command = commands.add_parser(name, help=help_text)
@@ -158,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("names", nargs="*", metavar="EXAMPLE")
         elif name in {"docs", "examples"}:
             command.add_argument("name", nargs="?")
+        elif name == "bench":
+            command.add_argument("--operations", type=int, default=5000, metavar="N")
+            command.add_argument("--json", action="store_true", help="print JSON, not a table")
     return parser
 
 

@@ -119,6 +119,8 @@ def translate_redis_error(exc: BaseException, *, sent: bool, key: str | None = N
     """
     if is_auth_failure(exc):
         return CacheUnavailableError("authentication failed: check the username and password")
+    if isinstance(exc, redis_errors.BusyLoadingError):  # a refusal: nothing was applied
+        return CacheUnavailableError("Redis is loading its dataset; try again shortly")
     if isinstance(exc, redis_errors.TimeoutError):
         if not sent:
             return CacheUnavailableError(f"timed out connecting to Redis ({exc})")

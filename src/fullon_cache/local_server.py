@@ -83,7 +83,7 @@ class LocalRedisServer:
         server.stop()
     """
 
-    def __init__(self, binary: str | None = None, *extra_args: str) -> None:
+    def __init__(self, *extra_args: str, binary: str | None = None) -> None:
         self.binary = binary or find_redis_server()
         self.version = server_version(self.binary)
         self.extra_args = extra_args
@@ -122,9 +122,10 @@ class LocalRedisServer:
         if self.running:
             return self
         Path(self.socket_path).unlink(missing_ok=True)
-        self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own binary
-            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        with open(self._dir / "stderr.log", "ab") as stderr:  # config errors only go here
+            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own binary
+                self._command(), stdout=subprocess.DEVNULL, stderr=stderr
+            )
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._answers_ping():
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -144,8 +145,9 @@ class LocalRedisServer:
             return False
 
     def _log_tail(self) -> str:
-        log = self._dir / "redis.log"
-        return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+        logs = [self._dir / "stderr.log", self._dir / "redis.log"]
+        text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
+        return text[-2000:] or "(no output)"
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would; ``start()`` brings it back."""
@@ -154,12 +156,12 @@ class LocalRedisServer:
             self._process.wait()
             self._process = None
 
-    def stop(self) -> None:
-        """Terminate the server and delete its temporary directory."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the server (killing it after ``timeout`` seconds) and delete its directory."""
         if self._process is not None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=5)
+                self._process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
             self._process = None

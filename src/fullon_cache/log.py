@@ -49,9 +49,12 @@ _LOG_FILE_BACKUPS = 7
 
 def _import_fullon_log() -> ModuleType | None:
     try:
-        return importlib.import_module("fullon_log")
+        module = importlib.import_module("fullon_log")
     except ImportError:
         return None
+    # A stray folder named fullon_log (such as the default log directory /tmp/fullon_log,
+    # when /tmp is on sys.path) imports as an empty namespace package: not the library.
+    return module if callable(getattr(module, "get_component_logger", None)) else None
 
 
 class ComponentLogger:

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -86,6 +87,10 @@ class CacheSettings:
             "key_prefix must be 1-64 characters of letters, digits, '_', '.' or '-'",
         )
         _require(not self.cluster_mode or bool(self.cluster_nodes), "cluster_mode needs nodes")
+        _require(
+            isinstance(logging.getLevelName(self.log_level.upper()), int),
+            "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL",
+        )
 
     def __repr__(self) -> str:
         shown = [
@@ -196,7 +201,7 @@ def _require(condition: bool, message: str) -> None:
 
 
 def _environment() -> dict[str, str]:
-    path = os.environ.get("DOTENV_FILE", ".env")
+    path = os.path.abspath(os.environ.get("DOTENV_FILE", ".env"))
     if path not in _dotenv_cache:
         loaded = dotenv_values(path) if os.path.isfile(path) else {}
         _dotenv_cache[path] = {k: v for k, v in loaded.items() if v is not None}
@@ -251,7 +256,7 @@ def _parse_url(url: str) -> dict[str, Any]:
             values["unix_socket_path"] = parts.path
         else:
             values["host"] = parts.hostname or "localhost"
-            values["port"] = parts.port or 6379
+            values["port"] = 6379 if parts.port is None else parts.port
     except ValueError as exc:
         raise CacheConfigError("the Redis URL has an invalid port or database number") from exc
     if parts.scheme == "unix" and not parts.path:

@@ -17,7 +17,7 @@ from fullon_cache import (
     CacheUnavailableError,
     close_all,
 )
-from fullon_cache.connection import ConnectionPool, connections_for
+from fullon_cache.connection import ConnectionPool, Connections, connections_for
 from fullon_cache.local_server import LocalRedisServer
 
 
@@ -41,7 +41,7 @@ def tcp_server() -> Iterator[LocalRedisServer]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with LocalRedisServer(None, "--port", str(port), "--bind", "127.0.0.1") as server:
+    with LocalRedisServer("--port", str(port), "--bind", "127.0.0.1") as server:
         server.tcp_port = port  # type: ignore[attr-defined]
         yield server
 
@@ -141,7 +141,7 @@ async def test_blocking_pops_do_not_take_the_connections_of_other_calls(
 
 
 async def test_a_warning_when_redis_may_evict_keys(caplog: pytest.LogCaptureFixture) -> None:
-    with LocalRedisServer(None, "--maxmemory-policy", "allkeys-lru") as server:
+    with LocalRedisServer("--maxmemory-policy", "allkeys-lru") as server:
         settings = CacheSettings.from_url(server.url)
         with caplog.at_level(logging.WARNING, logger="fullon.cache.connection"):
             async with BaseCache(settings) as cache:
@@ -214,3 +214,14 @@ async def test_tls_against_a_plain_server_fails_as_unavailable(
     async with BaseCache(settings) as cache:
         with pytest.raises(CacheUnavailableError):
             await cache.ping()
+
+
+async def test_closing_borrowed_connections_leaves_the_callers_client_open(
+    settings: CacheSettings,
+) -> None:
+    client = Redis(unix_socket_path=settings.unix_socket_path)
+    borrowed = Connections.borrowed(client)
+    await borrowed.aclose()
+    assert borrowed.closed
+    assert await client.ping() is True
+    await client.aclose()

@@ -43,7 +43,8 @@ def describe(cls: type) -> str:
         print(describe(BaseCache))
     """
     title = f"{cls.__name__}({', '.join(base.__name__ for base in cls.__bases__)})"
-    parts = [title, "=" * len(title), inspect.getdoc(cls) or ""]
+    parts = [f"{title}\n{'=' * len(title)}"]
+    parts += [doc for doc in [inspect.getdoc(cls)] if doc]
     parts += [_describe_member(name, member) for name, member in _public_members(cls)]
     return "\n\n".join(parts) + "\n"
 

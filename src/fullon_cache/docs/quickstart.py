@@ -58,4 +58,5 @@ Learn more
     fullon-cache examples         # list the examples; fullon-cache examples basic_usage
     fullon-cache demo             # run every example (starts a private Redis if none is set)
     fullon-cache doctor           # check the configuration and the server
+    fullon-cache bench            # time the calls against raw redis-py (add --json)
 """

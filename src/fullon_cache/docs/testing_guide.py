@@ -56,8 +56,8 @@ and that the next call after recovery succeeds.
 Timing
 ------
 Do not assert durations in unit tests: shared CI machines are noisy. Bound waits with a
-generous outer timeout so a hang fails the test, and measure speed with
-``fullon-cache bench``-style benchmarks against raw redis-py in the same run.
+generous outer timeout so a hang fails the test, and measure speed in a benchmark that runs
+the same operations through raw redis-py in the same process and compares the two.
 
 Running fullon_cache's own suite
 --------------------------------
