@@ -1,5 +1,9 @@
 """Shared fixtures: one private redis-server per xdist worker, a fresh namespace per test.
 
+Fault injection: ``server`` (a private server per test: ``kill()``, ``start()``), ``fast_settings``
+(short timeouts), ``proxy`` (:class:`tests.support.proxy.FaultProxy`: delay, drop, blackhole)
+and ``proxied_settings`` (the same server reached through the proxy).
+
 Set ``FULLON_TEST_REDIS_URL`` (or ``REDIS_URL``) to run against a server of your own instead;
 tests then isolate by namespace only, and the fault tests still start private servers.
 """
@@ -15,6 +19,7 @@ from redis.asyncio import Redis
 
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.settings import CacheSettings
+from tests.support.proxy import FaultProxy
 
 # Read before the session fixture below hides REDIS_* variables from the tests.
 _CONFIGURED_URL = os.environ.get("FULLON_TEST_REDIS_URL") or os.environ.get("REDIS_URL")
@@ -66,3 +71,37 @@ def raw_client(settings: CacheSettings) -> Redis:
     if settings.unix_socket_path:
         return Redis(unix_socket_path=settings.unix_socket_path, db=settings.db)
     return Redis(host=settings.host, port=settings.port, db=settings.db)
+
+
+# -- fault injection: a private server per test, optionally behind the fault proxy ---------
+
+SOCKET_TIMEOUT = 0.5  # so a call's deadline is 1.5 s
+
+
+@pytest.fixture
+def server() -> Iterator[LocalRedisServer]:
+    with LocalRedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_settings(server: LocalRedisServer, namespace: str) -> CacheSettings:
+    """Settings for the private server with short timeouts."""
+    return CacheSettings.from_url(
+        server.url,
+        key_prefix=namespace,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+    )
+
+
+@pytest.fixture
+async def proxy(server: LocalRedisServer) -> AsyncIterator[FaultProxy]:
+    async with await FaultProxy.start(server.socket_path) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_settings(proxy: FaultProxy, fast_settings: CacheSettings) -> CacheSettings:
+    """The same server, reached over TCP through the fault proxy."""
+    return fast_settings.replace(unix_socket_path=None, host=proxy.host, port=proxy.port)
