@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,58 +13,16 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from fullon_cache.local_server import LocalRedisServer
 from tests.support.proxy import FaultProxy
-
-REDIS_SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "redis-server"
 
 MakeClient = Callable[..., aioredis.Redis]
 
 
-def _pings(sock_path: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1)
-            sock.connect(str(sock_path))
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def redis_sock(tmp_path: Path) -> Iterator[Path]:
-    """A private redis-server on a unix socket only; yields the socket path."""
-    binary = str(REDIS_SERVER) if REDIS_SERVER.exists() else shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not available")
-    sock_path = tmp_path / "redis.sock"
-    args = [binary, "--port", "0", "--unixsocket", str(sock_path), "--unixsocketperm", "700"]
-    args += ["--save", "", "--appendonly", "no"]
-    with (
-        (tmp_path / "redis.log").open("wb") as log,
-        subprocess.Popen(args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT) as proc,
-    ):
-        try:
-            deadline = time.monotonic() + 10
-            while not _pings(sock_path):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"redis-server did not start: {(tmp_path / 'redis.log').read_text()}"
-                    )
-                time.sleep(0.05)
-            yield sock_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-async def proxy(redis_sock: Path) -> AsyncIterator[FaultProxy]:
-    async with await FaultProxy.start(str(redis_sock)) as running:
-        yield running
+def redis_sock(server: LocalRedisServer) -> Path:
+    """The private server's unix socket (``server`` and ``proxy`` come from tests/conftest.py)."""
+    return Path(server.socket_path)
 
 
 @pytest.fixture
