@@ -16,7 +16,8 @@ above it::
                          └─ BotCache        bot locks, opening-position marks, bot status
                              └─ OHLCVCache  candlestick bars
 
-Available in this release: ``BaseCache``. The layers below it are being built on top of it.
+Available in this release: ``BaseCache`` and ``ProcessCache``. The layers below them are being
+built on top of them.
 
 Connecting
 ----------
@@ -38,6 +39,15 @@ BaseCache
 ``ping()``, ``test()``, ``info()``, ``get_keys(pattern)``, ``prepare_cache()`` (delete this
 namespace), ``flushdb()``, ``push_global_error(msg)`` / ``pop_global_error(timeout)``,
 ``pipeline()``, ``aclose()`` / ``close()``.
+
+ProcessCache
+------------
+``register_process(type, component)``, ``update_process(pid, status=, message=, params=)``
+(a heartbeat), ``get_process(pid)``, ``get_active_processes(process_type=, component=,
+since_minutes=)``, ``stop_process(pid)``, ``cleanup_stale_processes()``,
+``get_component_status(component)``, ``get_system_health()``, ``get_metrics()``,
+``broadcast_message(type, message)`` and ``async with cache.broadcasts(type) as messages``;
+enums ``ProcessType`` and ``ProcessStatus``.
 
 Errors
 ------
@@ -72,6 +82,7 @@ from fullon_cache.errors import (
     InvalidInputError,
     InvalidTypeError,
 )
+from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
 from fullon_cache.settings import CacheSettings
 
 try:
@@ -93,6 +104,9 @@ __all__ = [
     "CacheUnknownOutcomeError",
     "InvalidInputError",
     "InvalidTypeError",
+    "ProcessCache",
+    "ProcessStatus",
+    "ProcessType",
     "__version__",
     "close_all",
 ]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,20 +23,21 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.client import Pipeline, PubSub
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache import connection as _connection
+from fullon_cache import validation
 from fullon_cache.codecs import decode_text
 from fullon_cache.connection import Connections
 from fullon_cache.errors import (
     CacheClosedError,
+    CacheCorruptedValueError,
     CacheError,
     CacheTimeoutError,
     InvalidInputError,
-    InvalidTypeError,
     is_auth_failure,
     translate_redis_error,
 )
@@ -54,6 +54,7 @@ connection_logger = get_logger("connection")
 
 _MAX_RETRIES = 3
 _SCAN_BATCH = 1000
+_SUBSCRIPTION_POLL = 1.0
 
 
 def _backoff(attempt: int) -> float:
@@ -72,14 +73,6 @@ class _Resend(enum.Enum):
         if not isinstance(exc, RedisConnectionError | RedisTimeoutError) or is_auth_failure(exc):
             return False
         return self is _Resend.ALWAYS or (self is _Resend.IF_UNSENT and not sent)
-
-
-def _seconds(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidTypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInputError(f"{name} must be a finite number >= 0")
-    return float(value)
 
 
 class BaseCache:
@@ -119,6 +112,8 @@ class BaseCache:
         self._borrowed = Connections.borrowed(redis) if redis is not None else None
         self._conns: Connections | None = None
         self._closed = False
+        self.corrupted_skipped = 0
+        """How many undecodable collection entries this instance skipped (and logged)."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -297,6 +292,36 @@ class BaseCache:
             if reply is not None or remaining < 0.01:
                 return reply[1] if reply is not None else None
 
+    def _skip_corrupted(self, error: CacheCorruptedValueError) -> None:
+        """One undecodable entry of a collection: log it, count it, carry on with the rest."""
+        self.corrupted_skipped += 1
+        logger.warning("skipped a corrupted entry", key=error.key, reason=error.reason)
+
+    @asynccontextmanager
+    async def _subscription(self, *channels: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Subscribe to ``channels`` on a connection of its own; yields the message payloads.
+
+        A lost subscription raises :class:`~fullon_cache.errors.CacheUnavailableError`;
+        messages published meanwhile are gone (pub/sub is at-most-once).
+        """
+        pubsub = self._connections().blocking_client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._run(lambda _: pubsub.subscribe(*channels), idempotent=True)
+            yield self._payloads(pubsub)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    async def _payloads(pubsub: PubSub) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                # A bounded wait, so that no socket timeout can end a quiet subscription.
+                message = await pubsub.get_message(timeout=_SUBSCRIPTION_POLL)
+            except RedisError as exc:
+                raise translate_redis_error(exc, sent=False) from exc
+            if message is not None:
+                yield message["data"]
+
     # -- public API ------------------------------------------------------------------------
 
     async def ping(self) -> bool:
@@ -395,10 +420,7 @@ class BaseCache:
 
             await cache.push_global_error("exchange binance: websocket closed")
         """
-        if not isinstance(error, str):
-            raise InvalidTypeError(f"error must be a str, not {type(error).__name__}")
-        if not error.strip():
-            raise InvalidInputError("error must not be empty")
+        validation.text(error, "error")
         key = self._keys.global_errors()
         await self._run(
             lambda r: run_script(r, PUSH_CAPPED, [key], [error.encode(), self.GLOBAL_ERROR_CAP]),
@@ -415,7 +437,7 @@ class BaseCache:
 
             error = await cache.pop_global_error(timeout=5)
         """
-        seconds = _seconds(timeout, "timeout")
+        seconds = validation.seconds(timeout, "timeout")
         key = self._keys.global_errors()
         if seconds == 0:
             raw = cast(

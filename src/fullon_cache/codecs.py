@@ -32,6 +32,7 @@ __all__ = [
     "parse_datetime",
     "to_utc",
     "utc_now",
+    "utf8",
 ]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
@@ -114,6 +115,16 @@ def loads(data: bytes | str, key: str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise CacheCorruptedValueError(key, "not valid JSON") from exc
+
+
+def utf8(value: bytes | str) -> str:
+    """Text of a name Redis returned (ids, fields); names are always written as UTF-8.
+
+    Example::
+
+        utf8(b"bot:bot_1:1a2b")   # 'bot:bot_1:1a2b'
+    """
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def decode_text(data: bytes, key: str) -> str:

@@ -115,3 +115,21 @@ class KeySpace:
     def global_errors(self) -> str:
         """The capped FIFO list behind ``push_global_error`` / ``pop_global_error``."""
         return f"{self._head}errors:global"
+
+    # Processes: one hash tag, so that a record and both indexes change in one script.
+
+    def process(self, process_id: str) -> str:
+        """The hash holding one process record (expires when the process goes quiet)."""
+        return f"{self._head}{{processes}}:record:{process_id}"
+
+    def active_processes(self) -> str:
+        """Sorted set: process id -> epoch seconds of its last update."""
+        return f"{self._head}{{processes}}:active"
+
+    def process_components(self) -> str:
+        """Hash: component -> id of its latest registered process."""
+        return f"{self._head}{{processes}}:components"
+
+    def process_broadcasts(self, process_type: str) -> str:
+        """Pub/sub channel of the messages broadcast to one process type."""
+        return f"{self._head}processes:broadcast:{process_type}"

@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-__all__ = ["ALL_SCRIPTS", "PUSH_CAPPED", "Script", "run_script"]
+__all__ = ["ALL_SCRIPTS", "PUSH_CAPPED", "STOP_PROCESS", "UPDATE_PROCESS", "Script", "run_script"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,45 @@ PUSH_CAPPED = Script(
     """,
 )
 
-ALL_SCRIPTS: tuple[Script, ...] = (PUSH_CAPPED,)
+UPDATE_PROCESS = Script(
+    "update_process",
+    """
+    -- KEYS[1]: the process record (hash); KEYS[2]: the active index (zset)
+    -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: now, epoch seconds;
+    -- ARGV[4]: '1' to record a heartbeat; ARGV[5]: record TTL, seconds;
+    -- ARGV[6..]: field, value pairs to set (status, message, param:<name>)
+    -- returns: 1, or 0 when the process is unknown (nothing is written then)
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+    if ARGV[4] == '1' then
+        redis.call('HSET', KEYS[1], 'heartbeat', ARGV[2], 'last_seen', ARGV[3])
+    end
+    if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+    return 1
+    """,
+)
+
+STOP_PROCESS = Script(
+    "stop_process",
+    """
+    -- KEYS[1]: the process record; KEYS[2]: the active index; KEYS[3]: component -> id hash
+    -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: message; ARGV[4]: record TTL
+    -- returns: 1, or 0 when the process is unknown
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    redis.call('HSET', KEYS[1], 'status', 'stopped', 'message', ARGV[3], 'updated_at', ARGV[2])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    local component = redis.call('HGET', KEYS[1], 'component')
+    if component and redis.call('HGET', KEYS[3], component) == ARGV[1] then
+        redis.call('HDEL', KEYS[3], component)
+    end
+    return 1
+    """,
+)
+
+ALL_SCRIPTS: tuple[Script, ...] = (PUSH_CAPPED, UPDATE_PROCESS, STOP_PROCESS)
 
 
 async def run_script(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import json
 import os
 import pkgutil
@@ -181,8 +182,31 @@ def test_help_gives_the_overview() -> None:
 # -- the class chain ----------------------------------------------------------------------
 
 
+LAYERS = [fullon_cache.BaseCache, fullon_cache.ProcessCache]
+"""The chain built so far, root first (SPEC section 2); each layer inherits the one before."""
+
+
 def test_mro_pin() -> None:
-    assert BaseCache.__mro__ == (BaseCache, object)
+    for depth, cls in enumerate(LAYERS):
+        assert cls.__mro__ == (*reversed(LAYERS[: depth + 1]), object)
+
+
+def test_no_layer_silently_redefines_a_parent_method() -> None:
+    for parent, child in itertools.pairwise(LAYERS):
+        inherited = {name for name in dir(parent) if not name.startswith("_")}
+        redefined = inherited & {name for name in vars(child) if not name.startswith("_")}
+        assert not redefined, f"{child.__name__} redefines {sorted(redefined)}"
+
+
+def test_every_cache_is_importable_from_its_module() -> None:
+    for cls in LAYERS:
+        module = importlib.import_module(cls.__module__)
+        assert module.__name__ == f"fullon_cache.{_snake(cls.__name__)}"
+        assert getattr(module, cls.__name__) is cls
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def test_only_base_cache_defines_init() -> None:
@@ -234,7 +258,8 @@ def test_package_constants_are_the_module_constants() -> None:
     assert docs.CACHING_GUIDE is caching_guide.CACHING_GUIDE
     assert docs.TESTING_GUIDE is testing_guide.TESTING_GUIDE
     assert docs.MIGRATION_GUIDE is migration.MIGRATION_GUIDE
-    assert set(docs.__all__) == {*GUIDE_NAMES, "BASE_CACHE", "get_all_docs"}
+    assert docs.PROCESS_CACHE is api_reference.PROCESS_CACHE
+    assert set(docs.__all__) == {*GUIDE_NAMES, "BASE_CACHE", "PROCESS_CACHE", "get_all_docs"}
 
 
 def test_every_docs_module_is_known() -> None:
@@ -330,12 +355,20 @@ _CACHE_CALL = re.compile(r"(?<![\w.])cache((?:\.\w+)+)\(")
 _PACKAGE_CALL = re.compile(r"(?<![\w.])fullon_cache((?:\.\w+)+)\(")
 
 
+def _caches() -> list[type]:
+    """Every cache class the package exports (the chain built so far)."""
+    exported = (getattr(fullon_cache, name) for name in fullon_cache.__all__)
+    return [value for value in exported if isinstance(value, type) and issubclass(value, BaseCache)]
+
+
 def _missing_cache_methods(text: str) -> set[str]:
-    """``cache.<a>.<b>(`` references whose attributes BaseCache does not have."""
+    """``cache.<a>.<b>(`` references that no exported cache class has."""
     return {
         chain
         for chain in _CACHE_CALL.findall(text)
-        if not all(hasattr(BaseCache, part) for part in chain.strip(".").split("."))
+        if not any(
+            all(hasattr(cls, part) for part in chain.strip(".").split(".")) for cls in _caches()
+        )
     }
 
 
@@ -379,7 +412,8 @@ def test_every_method_the_package_docstring_names_exists() -> None:
     assert not _missing_cache_methods(text)
     assert not _missing_package_names(text)
     for name in re.findall(r"``(\w+)\(", text):
-        owners = (BaseCache, fullon_cache, docs, examples, *map(examples.load, examples.EXAMPLES))
+        modules = map(examples.load, examples.EXAMPLES)
+        owners = (*_caches(), fullon_cache, docs, examples, *modules)
         assert any(hasattr(owner, name) for owner in owners), name
 
 

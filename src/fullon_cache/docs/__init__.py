@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from fullon_cache.docs.api_reference import API_REFERENCE, BASE_CACHE
+from fullon_cache.docs.api_reference import API_REFERENCE, BASE_CACHE, PROCESS_CACHE
 from fullon_cache.docs.caching_guide import CACHING_GUIDE
 from fullon_cache.docs.migration import MIGRATION_GUIDE
 from fullon_cache.docs.quickstart import GUIDE as QUICK_START
@@ -23,6 +23,7 @@ __all__ = [
     "BASE_CACHE",
     "CACHING_GUIDE",
     "MIGRATION_GUIDE",
+    "PROCESS_CACHE",
     "QUICK_START",
     "TESTING_GUIDE",
     "get_all_docs",

@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.process_cache import ProcessCache
 
-__all__ = ["API_REFERENCE", "BASE_CACHE", "describe"]
+__all__ = ["API_REFERENCE", "BASE_CACHE", "PROCESS_CACHE", "describe"]
 
 
 def _public_members(cls: type) -> list[tuple[str, object]]:
@@ -50,4 +51,5 @@ def describe(cls: type) -> str:
 
 
 BASE_CACHE = describe(BaseCache)
-API_REFERENCE = "\n".join([BASE_CACHE])
+PROCESS_CACHE = describe(ProcessCache)
+API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE])

@@ -1,0 +1,99 @@
+"""Checks for caller input that is not a key component (those live in :mod:`fullon_cache.keys`).
+
+Each check returns the cleaned value or raises :class:`~fullon_cache.errors.InvalidTypeError`
+/ :class:`~fullon_cache.errors.InvalidInputError` before anything is sent to Redis.
+
+Example::
+
+    seconds(2.5, "timeout")                         # 2.5
+    member("running", ProcessStatus, "status")      # ProcessStatus.RUNNING
+    optional_text(None, "message")                  # None
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from fullon_cache.errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["member", "optional_mapping", "optional_text", "seconds", "text"]
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def seconds(value: object, name: str) -> float:
+    """A finite, non-negative number of seconds (``bool`` is not a number here).
+
+    Example::
+
+        seconds(0, "timeout")   # 0.0
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"{name} must be a finite number >= 0")
+    return float(value)
+
+
+def member(value: object, kind: type[_E], name: str) -> _E:
+    """A member of the str enum ``kind``, given as the member or as its value.
+
+    Example::
+
+        member("bot", ProcessType, "process_type")   # ProcessType.BOT
+    """
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, str):
+        got = type(value).__name__
+        raise InvalidTypeError(f"{name} must be a {kind.__name__} or str, not {got}")
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(item.value) for item in kind)
+        raise InvalidInputError(f"{name} {value!r} is not one of: {choices}") from None
+
+
+def text(value: object, name: str) -> str:
+    """A ``str`` with something other than whitespace in it.
+
+    Example::
+
+        text("feed down", "error")   # 'feed down'
+    """
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInputError(f"{name} must not be empty")
+    return value
+
+
+def optional_text(value: object, name: str) -> str | None:
+    """``None`` or a ``str``.
+
+    Example::
+
+        optional_text("started", "message")   # 'started'
+    """
+    if value is not None and not isinstance(value, str):
+        raise InvalidTypeError(f"{name} must be a str or None, not {type(value).__name__}")
+    return value
+
+
+def optional_mapping(value: object, name: str) -> dict[str, Any]:
+    """``None`` (an empty dict) or a mapping with ``str`` keys, copied.
+
+    Example::
+
+        optional_mapping({"symbol": "BTC/USDT"}, "params")   # {'symbol': 'BTC/USDT'}
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidTypeError(f"{name} must be a dict or None, not {type(value).__name__}")
+    if not all(isinstance(key, str) and key for key in value):
+        raise InvalidInputError(f"the keys of {name} must be non-empty strings")
+    return dict(value)
