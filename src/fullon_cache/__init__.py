@@ -16,8 +16,8 @@ above it::
                          └─ BotCache        bot locks, opening-position marks, bot status
                              └─ OHLCVCache  candlestick bars
 
-Available in this release: ``BaseCache`` and ``ProcessCache``. The layers below them are being
-built on top of them.
+Available in this release: ``BaseCache``, ``ProcessCache``, ``ExchangeCache`` and
+``SymbolCache``. The layers below them are being built on top of them.
 
 Connecting
 ----------
@@ -49,6 +49,18 @@ since_minutes=)``, ``stop_process(pid)``, ``cleanup_stale_processes()``,
 ``broadcast_message(type, message)`` and ``async with cache.broadcasts(type) as messages``;
 enums ``ProcessType`` and ``ProcessStatus``.
 
+ExchangeCache and SymbolCache
+-----------------------------
+Reference data read through from the Fullon database on a miss (a *source*: fullon_orm's
+``DatabaseContext`` when installed, ``set_default_source(...)`` or ``cache.source = ...``
+otherwise), cached for CACHE_TTL_EXCHANGE / CACHE_TTL_SYMBOL seconds; concurrent misses load
+once. ``get_exchange(ex_id)``, ``get_exchanges(user_id)``, ``get_cat_exchanges()``,
+``get_exchange_by_name(name)``, ``get_cat_ex_id(name)``, ``set_exchange(exchange)``,
+``invalidate_exchanges()``, ``push_ws_error(error, ex_id)`` / ``pop_ws_error(ex_id)``;
+``get_symbols(exchange)``, ``get_symbols_by_ex_id(cat_ex_id)``, ``get_symbol(symbol,
+exchange_name=)``, ``add_symbol(symbol)``, ``update_symbol(symbol)``, ``delete_symbol(symbol)``
+(its ticker goes too), ``symbol_exists(symbol)``.
+
 Errors
 ------
 Everything raised derives from ``CacheError`` (see ``fullon_cache.errors``): unavailable,
@@ -76,13 +88,17 @@ from fullon_cache.errors import (
     CacheCorruptedValueError,
     CacheError,
     CacheOutOfMemoryError,
+    CacheSourceError,
     CacheTimeoutError,
     CacheUnavailableError,
     CacheUnknownOutcomeError,
     InvalidInputError,
     InvalidTypeError,
 )
+from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
+from fullon_cache.sources import OrmSource, ReferenceSource, set_default_source
+from fullon_cache.symbol_cache import SymbolCache
 from fullon_cache.settings import CacheSettings
 
 try:
@@ -99,16 +115,22 @@ __all__ = [
     "CacheError",
     "CacheOutOfMemoryError",
     "CacheSettings",
+    "CacheSourceError",
     "CacheTimeoutError",
     "CacheUnavailableError",
     "CacheUnknownOutcomeError",
+    "ExchangeCache",
     "InvalidInputError",
     "InvalidTypeError",
+    "OrmSource",
     "ProcessCache",
     "ProcessStatus",
     "ProcessType",
+    "ReferenceSource",
+    "SymbolCache",
     "__version__",
     "close_all",
+    "set_default_source",
 ]
 
 _LAZY_SUBMODULES = {"docs", "examples"}

@@ -292,6 +292,24 @@ class BaseCache:
             if reply is not None or remaining < 0.01:
                 return reply[1] if reply is not None else None
 
+    async def _push_text(self, key: str, text: str, cap: int) -> None:
+        """Append ``text`` to the capped FIFO list ``key`` (the oldest entries beyond drop)."""
+        data = validation.text(text, "error").encode()
+        await self._run(
+            lambda r: run_script(r, PUSH_CAPPED, [key], [data, cap]), idempotent=False, key=key
+        )
+
+    async def _pop_text(self, key: str, timeout: object) -> str | None:
+        """Take the oldest entry of the FIFO list ``key``, waiting up to ``timeout`` seconds."""
+        seconds = validation.seconds(timeout, "timeout")
+        if seconds == 0:
+            raw = cast(
+                "bytes | None", await self._run(lambda r: r.lpop(key), idempotent=False, key=key)
+            )
+        else:
+            raw = await self._blocking_pop(key, seconds)
+        return None if raw is None else decode_text(raw, key)
+
     def _skip_corrupted(self, error: CacheCorruptedValueError) -> None:
         """One undecodable entry of a collection: log it, count it, carry on with the rest."""
         self.corrupted_skipped += 1
@@ -420,13 +438,7 @@ class BaseCache:
 
             await cache.push_global_error("exchange binance: websocket closed")
         """
-        validation.text(error, "error")
-        key = self._keys.global_errors()
-        await self._run(
-            lambda r: run_script(r, PUSH_CAPPED, [key], [error.encode(), self.GLOBAL_ERROR_CAP]),
-            idempotent=False,
-            key=key,
-        )
+        await self._push_text(self._keys.global_errors(), error, self.GLOBAL_ERROR_CAP)
 
     async def pop_global_error(self, timeout: float = 0) -> str | None:
         """Take the oldest global error; wait up to ``timeout`` seconds (0: do not wait).
@@ -437,15 +449,7 @@ class BaseCache:
 
             error = await cache.pop_global_error(timeout=5)
         """
-        seconds = validation.seconds(timeout, "timeout")
-        key = self._keys.global_errors()
-        if seconds == 0:
-            raw = cast(
-                "bytes | None", await self._run(lambda r: r.lpop(key), idempotent=False, key=key)
-            )
-        else:
-            raw = await self._blocking_pop(key, seconds)
-        return None if raw is None else decode_text(raw, key)
+        return await self._pop_text(self._keys.global_errors(), timeout)
 
     @asynccontextmanager
     async def pipeline(self, *, transaction: bool = False) -> AsyncIterator[Pipeline]:

@@ -10,6 +10,7 @@ The tree::
      ├── CacheCorruptedValueError    data under one of our keys cannot be decoded (``.key``)
      ├── CacheOutOfMemoryError       Redis refused a write: maxmemory reached (OOM)
      ├── CacheCommandError           Redis rejected a command (permissions, wrong arguments, ...)
+     ├── CacheSourceError            the reference-data source (the Fullon database) failed
      ├── CacheClosedError            the cache instance was used after ``aclose()``
      ├── CacheConfigError            invalid settings (also a ``ValueError``)
      └── InvalidInputError           bad argument: nothing was written (also a ``ValueError``)
@@ -39,6 +40,7 @@ __all__ = [
     "CacheCorruptedValueError",
     "CacheError",
     "CacheOutOfMemoryError",
+    "CacheSourceError",
     "CacheTimeoutError",
     "CacheUnavailableError",
     "CacheUnknownOutcomeError",
@@ -83,6 +85,10 @@ class CacheOutOfMemoryError(CacheError):
 
 class CacheCommandError(CacheError):
     """Redis rejected a command (for example an ACL permission error)."""
+
+
+class CacheSourceError(CacheError):
+    """Loading reference data from the source (the Fullon database) failed; chained."""
 
 
 class CacheClosedError(CacheError):

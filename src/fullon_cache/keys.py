@@ -27,9 +27,12 @@ import re
 
 from fullon_cache.errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["MAX_IDENTIFIER_LENGTH", "KeySpace", "escape_glob", "identifier"]
+__all__ = ["COMPLETE_FIELD", "MAX_IDENTIFIER_LENGTH", "KeySpace", "escape_glob", "identifier"]
 
 MAX_IDENTIFIER_LENGTH = 200
+COMPLETE_FIELD = "\x00complete"
+"""Hash field marking a cached collection as a full copy of its source (no identifier can
+collide with it: identifiers never contain control characters)."""
 _FORBIDDEN = re.compile(r"[*?\[\]{}\\]")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -133,3 +136,29 @@ class KeySpace:
     def process_broadcasts(self, process_type: str) -> str:
         """Pub/sub channel of the messages broadcast to one process type."""
         return f"{self._head}processes:broadcast:{process_type}"
+
+    # Reference data (read through from the Fullon database).
+
+    def exchange(self, ex_id: str) -> str:
+        """One exchange account (JSON)."""
+        return f"{self._head}exchanges:id:{ex_id}"
+
+    def user_exchanges(self, user_id: str) -> str:
+        """Hash: ex_id -> exchange (JSON) of one user, plus COMPLETE_FIELD once loaded."""
+        return f"{self._head}exchanges:user:{user_id}"
+
+    def exchange_catalog(self) -> str:
+        """Hash: exchange name -> catalogue entry (JSON), plus COMPLETE_FIELD once loaded."""
+        return f"{self._head}exchanges:catalog"
+
+    def ws_errors(self, ex_id: str) -> str:
+        """The capped FIFO list of one exchange's websocket errors."""
+        return f"{self._head}errors:ws:{ex_id}"
+
+    def symbols(self, cat_ex_id: str) -> str:
+        """Hash: symbol -> symbol (JSON) of one catalogue exchange, plus COMPLETE_FIELD."""
+        return f"{self._head}symbols:{cat_ex_id}"
+
+    def tickers(self, exchange: str) -> str:
+        """Hash: symbol -> latest ticker (JSON) of one exchange."""
+        return f"{self._head}{{tickers:{exchange}}}:latest"

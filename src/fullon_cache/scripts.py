@@ -21,7 +21,15 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-__all__ = ["ALL_SCRIPTS", "PUSH_CAPPED", "STOP_PROCESS", "UPDATE_PROCESS", "Script", "run_script"]
+__all__ = [
+    "ALL_SCRIPTS",
+    "HSET_IF_FIELD_EXISTS",
+    "PUSH_CAPPED",
+    "STOP_PROCESS",
+    "UPDATE_PROCESS",
+    "Script",
+    "run_script",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,18 @@ STOP_PROCESS = Script(
     """,
 )
 
-ALL_SCRIPTS: tuple[Script, ...] = (PUSH_CAPPED, UPDATE_PROCESS, STOP_PROCESS)
+HSET_IF_FIELD_EXISTS = Script(
+    "hset_if_field_exists",
+    """
+    -- KEYS[1]: a hash; ARGV[1]: field; ARGV[2]: value
+    -- returns: 1 after replacing the field's value, 0 (nothing written) when it is absent
+    if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    return 1
+    """,
+)
+
+ALL_SCRIPTS: tuple[Script, ...] = (PUSH_CAPPED, UPDATE_PROCESS, STOP_PROCESS, HSET_IF_FIELD_EXISTS)
 
 
 async def run_script(

@@ -182,7 +182,12 @@ def test_help_gives_the_overview() -> None:
 # -- the class chain ----------------------------------------------------------------------
 
 
-LAYERS = [fullon_cache.BaseCache, fullon_cache.ProcessCache]
+LAYERS = [
+    fullon_cache.BaseCache,
+    fullon_cache.ProcessCache,
+    fullon_cache.ExchangeCache,
+    fullon_cache.SymbolCache,
+]
 """The chain built so far, root first (SPEC section 2); each layer inherits the one before."""
 
 
@@ -259,7 +264,10 @@ def test_package_constants_are_the_module_constants() -> None:
     assert docs.TESTING_GUIDE is testing_guide.TESTING_GUIDE
     assert docs.MIGRATION_GUIDE is migration.MIGRATION_GUIDE
     assert docs.PROCESS_CACHE is api_reference.PROCESS_CACHE
-    assert set(docs.__all__) == {*GUIDE_NAMES, "BASE_CACHE", "PROCESS_CACHE", "get_all_docs"}
+    assert docs.EXCHANGE_CACHE is api_reference.EXCHANGE_CACHE
+    assert docs.SYMBOL_CACHE is api_reference.SYMBOL_CACHE
+    references = {"BASE_CACHE", "PROCESS_CACHE", "EXCHANGE_CACHE", "SYMBOL_CACHE"}
+    assert set(docs.__all__) == {*GUIDE_NAMES, *references, "get_all_docs"}
 
 
 def test_every_docs_module_is_known() -> None:

@@ -12,7 +12,13 @@ Example::
 
 from __future__ import annotations
 
-from fullon_cache.docs.api_reference import API_REFERENCE, BASE_CACHE, PROCESS_CACHE
+from fullon_cache.docs.api_reference import (
+    API_REFERENCE,
+    BASE_CACHE,
+    EXCHANGE_CACHE,
+    PROCESS_CACHE,
+    SYMBOL_CACHE,
+)
 from fullon_cache.docs.caching_guide import CACHING_GUIDE
 from fullon_cache.docs.migration import MIGRATION_GUIDE
 from fullon_cache.docs.quickstart import GUIDE as QUICK_START
@@ -22,9 +28,11 @@ __all__ = [
     "API_REFERENCE",
     "BASE_CACHE",
     "CACHING_GUIDE",
+    "EXCHANGE_CACHE",
     "MIGRATION_GUIDE",
     "PROCESS_CACHE",
     "QUICK_START",
+    "SYMBOL_CACHE",
     "TESTING_GUIDE",
     "get_all_docs",
 ]

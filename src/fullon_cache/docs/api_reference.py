@@ -13,9 +13,18 @@ from __future__ import annotations
 import inspect
 
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.process_cache import ProcessCache
+from fullon_cache.symbol_cache import SymbolCache
 
-__all__ = ["API_REFERENCE", "BASE_CACHE", "PROCESS_CACHE", "describe"]
+__all__ = [
+    "API_REFERENCE",
+    "BASE_CACHE",
+    "EXCHANGE_CACHE",
+    "PROCESS_CACHE",
+    "SYMBOL_CACHE",
+    "describe",
+]
 
 
 def _public_members(cls: type) -> list[tuple[str, object]]:
@@ -52,4 +61,6 @@ def describe(cls: type) -> str:
 
 BASE_CACHE = describe(BaseCache)
 PROCESS_CACHE = describe(ProcessCache)
-API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE])
+EXCHANGE_CACHE = describe(ExchangeCache)
+SYMBOL_CACHE = describe(SymbolCache)
+API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE, EXCHANGE_CACHE, SYMBOL_CACHE])

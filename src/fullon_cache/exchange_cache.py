@@ -1,0 +1,305 @@
+"""ExchangeCache: exchange accounts and the exchange catalogue, read through from the database.
+
+On a miss the cache asks its *source* (see :mod:`fullon_cache.sources`) and keeps the answer
+for ``CACHE_TTL_EXCHANGE`` seconds; concurrent misses of one key load once. Collections (a
+user's exchanges, the catalogue) are hashes marked complete once loaded from the source, so
+an entry written by :meth:`ExchangeCache.set_exchange` alone never passes for the full list.
+Also here: per-exchange websocket error queues.
+
+Example::
+
+    async with ExchangeCache() as cache:
+        accounts = await cache.get_exchanges(user_id=7)
+        cat_ex_id = await cache.get_cat_ex_id("binance")
+        await cache.push_ws_error("socket closed", ex_id=3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT
+
+from fullon_cache import singleflight
+from fullon_cache.codecs import decode_model, encode_model, utf8
+from fullon_cache.errors import CacheCorruptedValueError, CacheSourceError
+from fullon_cache.keys import COMPLETE_FIELD, identifier
+from fullon_cache.log import get_logger
+from fullon_cache.models import CatExchange, Exchange
+from fullon_cache.process_cache import ProcessCache
+from fullon_cache.sources import ReferenceSource, default_source
+
+__all__ = ["ExchangeCache"]
+
+logger = get_logger("exchange")
+_T = TypeVar("_T")
+_M = TypeVar("_M")
+
+
+class ExchangeCache(ProcessCache):
+    """Exchange reference data and websocket error queues; the third layer of the chain.
+
+    Example::
+
+        async with ExchangeCache() as cache:
+            cache.source = my_source          # optional: defaults to fullon_orm when installed
+            exchange = await cache.get_exchange(3)
+    """
+
+    WS_ERROR_CAP = 1000
+    """Each exchange's websocket error queue keeps at most this many entries."""
+
+    _source: ReferenceSource | None = None
+
+    @property
+    def source(self) -> ReferenceSource | None:
+        """Where misses are loaded from: this cache's own source, else the process default.
+
+        Example::
+
+            cache.source = OrmSource()
+        """
+        return self._source or default_source()
+
+    @source.setter
+    def source(self, value: ReferenceSource | None) -> None:
+        self._source = value
+
+    # -- the read-through mechanism (also used by SymbolCache) ------------------------------
+
+    async def _from_source(self, key: str, load: Callable[[ReferenceSource], Awaitable[_T]]) -> _T:
+        """Ask the source, once per key at a time; its failures become CacheSourceError."""
+        source = self.source
+        assert source is not None  # callers check first
+
+        async def call() -> _T:
+            try:
+                return await load(source)
+            except Exception as exc:
+                raise CacheSourceError(f"the source failed to load {key}: {exc!r}") from exc
+
+        return await singleflight.once(key, call)
+
+    async def _read_value(
+        self,
+        key: str,
+        cls: type[_M],
+        load: Callable[[ReferenceSource], Awaitable[_M | None]],
+        ttl: int,
+    ) -> _M | None:
+        """One cached model, loaded from the source (and cached) on a miss."""
+        raw = await self._run(lambda r: r.get(key), idempotent=True, key=key)
+        if raw is not None:
+            return decode_model(cls, cast("bytes", raw), key)  # type: ignore[type-var]
+        if self.source is None:
+            return None
+        value = await self._from_source(key, load)
+        if value is not None:
+            data = encode_model(value)  # type: ignore[arg-type]
+            await self._run(lambda r: r.set(key, data, ex=ttl), idempotent=True, key=key)
+        return value
+
+    async def _read_collection(
+        self,
+        key: str,
+        load: Callable[[ReferenceSource], Awaitable[Mapping[str, bytes]]],
+        ttl: int,
+        *,
+        force: bool = False,
+    ) -> dict[str, bytes]:
+        """A cached hash (field -> JSON); (re)loaded whole from the source when it is missing,
+        incomplete, or ``force`` is set. Without a source, whatever is cached."""
+        if not force:
+            fields = await self._run(lambda r: r.hgetall(key), idempotent=True, key=key)
+            cached = {utf8(name): cast("bytes", value) for name, value in fields.items()}
+            if COMPLETE_FIELD in cached or self.source is None:
+                cached.pop(COMPLETE_FIELD, None)
+                return cached
+        if self.source is None:
+            return {}
+        loaded = dict(await self._from_source(key, load))
+        mapping: dict[EncodableT, EncodableT] = {COMPLETE_FIELD: b"1"}
+        mapping.update(loaded)
+
+        async def store(client: Redis) -> None:
+            async with client.pipeline(transaction=True) as tx:
+                tx.delete(key)
+                tx.hset(key, mapping=mapping)
+                tx.expire(key, ttl)
+                await tx.execute()
+
+        await self._run(store, idempotent=True, key=key)
+        return loaded
+
+    def _decode_all(self, cls: type[_M], fields: Mapping[str, bytes], key: str) -> list[_M]:
+        """Decode every entry; a corrupted one is skipped (and counted), not fatal."""
+        models = []
+        for raw in fields.values():
+            try:
+                models.append(decode_model(cls, raw, key))  # type: ignore[type-var]
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+        return models
+
+    # -- exchange accounts ------------------------------------------------------------------
+
+    async def get_exchange(self, ex_id: int | str) -> Exchange | None:
+        """One exchange account by id (read through; None when the source has none).
+
+        Example::
+
+            exchange = await cache.get_exchange(3)
+        """
+        ex = identifier(ex_id, "ex_id")
+        return await self._read_value(
+            self._keys.exchange(ex),
+            Exchange,
+            lambda source: source.get_exchange(ex_id),
+            self._settings.ttl_exchange,
+        )
+
+    async def get_exchanges(self, user_id: int | str) -> list[Exchange]:
+        """Every exchange account of a user (read through).
+
+        Example::
+
+            for exchange in await cache.get_exchanges(user_id=7):
+                print(exchange.ex_id, exchange.name)
+        """
+        key = self._keys.user_exchanges(identifier(user_id, "user_id"))
+
+        async def load(source: ReferenceSource) -> dict[str, bytes]:
+            found = await source.get_user_exchanges(user_id)
+            return {str(item.ex_id): encode_model(item) for item in found}
+
+        fields = await self._read_collection(key, load, self._settings.ttl_exchange)
+        return self._decode_all(Exchange, fields, key)
+
+    async def set_exchange(self, exchange: Exchange) -> None:
+        """Cache an exchange account (by id, and in its user's list when that is cached).
+
+        Example::
+
+            await cache.set_exchange(Exchange(ex_id=3, uid=7, cat_ex_id=1, name="main"))
+        """
+        ex = identifier(getattr(exchange, "ex_id", None), "exchange.ex_id")
+        data = encode_model(exchange)
+        key, ttl = self._keys.exchange(ex), self._settings.ttl_exchange
+        uid = getattr(exchange, "uid", None)
+        user_key = (
+            None if uid is None else self._keys.user_exchanges(identifier(uid, "exchange.uid"))
+        )
+
+        async def write(client: Redis) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.set(key, data, ex=ttl)
+                if user_key is not None:
+                    pipe.hset(user_key, ex, data)
+                    pipe.expire(user_key, ttl)
+                await pipe.execute()
+
+        await self._run(write, idempotent=True, key=key)
+
+    async def invalidate_exchanges(
+        self, ex_id: int | str | None = None, user_id: int | str | None = None
+    ) -> int:
+        """Forget cached exchange data; with no argument all of it (catalogue included).
+
+        Returns how many keys were deleted; the next read goes back to the source.
+
+        Example::
+
+            await cache.invalidate_exchanges(user_id=7)   # 1
+        """
+        keys = []
+        if ex_id is not None:
+            keys.append(self._keys.exchange(identifier(ex_id, "ex_id")))
+        if user_id is not None:
+            keys.append(self._keys.user_exchanges(identifier(user_id, "user_id")))
+        if not keys:
+            keys = [utf8(key) async for key in self._scan(self._keys.pattern("exchanges:*"))]
+        if not keys:
+            return 0
+        return int(await self._run(lambda r: r.unlink(*keys), idempotent=True))
+
+    # -- the exchange catalogue -----------------------------------------------------------------
+
+    async def _catalog(self, *, force: bool = False) -> list[CatExchange]:
+        key = self._keys.exchange_catalog()
+
+        async def load(source: ReferenceSource) -> dict[str, bytes]:
+            found = await source.get_cat_exchanges()
+            return {str(item.name): encode_model(item) for item in found}
+
+        fields = await self._read_collection(key, load, self._settings.ttl_exchange, force=force)
+        return self._decode_all(CatExchange, fields, key)
+
+    async def get_cat_exchanges(
+        self,
+        exchange_name: str = "",
+        all: bool = False,  # noqa: A002 - the name older Fullon services call it with
+    ) -> list[CatExchange]:
+        """The exchange catalogue, or only the entry named ``exchange_name``.
+
+        ``all`` is accepted for compatibility; the whole catalogue is always returned.
+
+        Example::
+
+            names = [cat.name for cat in await cache.get_cat_exchanges()]
+        """
+        name = identifier(exchange_name, "exchange_name") if exchange_name else None
+        catalog = await self._catalog()
+        return [cat for cat in catalog if name is None or cat.name == name]
+
+    async def get_exchange_by_name(self, exchange_name: str) -> CatExchange | None:
+        """The catalogue entry of one exchange (refreshed from the source once on a miss).
+
+        Example::
+
+            binance = await cache.get_exchange_by_name("binance")
+        """
+        name = identifier(exchange_name, "exchange_name")
+        for force in (False, True):
+            found = [cat for cat in await self._catalog(force=force) if cat.name == name]
+            if found or self.source is None:
+                return found[0] if found else None
+        return None
+
+    async def get_cat_ex_id(self, exchange_name: str) -> int | None:
+        """The catalogue id of an exchange name, or None.
+
+        Example::
+
+            await cache.get_cat_ex_id("kraken")   # 2
+        """
+        cat = await self.get_exchange_by_name(exchange_name)
+        return None if cat is None else cat.cat_ex_id
+
+    async def _cat_exchange_by_id(self, cat_ex_id: int | str) -> CatExchange | None:
+        for cat in await self._catalog():
+            if str(cat.cat_ex_id) == str(cat_ex_id):
+                return cat
+        return None
+
+    # -- websocket error queues -----------------------------------------------------------------
+
+    async def push_ws_error(self, error: str, ex_id: int | str) -> None:
+        """Queue a websocket error of one exchange (FIFO, capped at ``WS_ERROR_CAP``).
+
+        Example::
+
+            await cache.push_ws_error("connection reset", ex_id=3)
+        """
+        key = self._keys.ws_errors(identifier(ex_id, "ex_id"))
+        await self._push_text(key, error, self.WS_ERROR_CAP)
+
+    async def pop_ws_error(self, ex_id: int | str, timeout: float = 0) -> str | None:
+        """Take the oldest websocket error of one exchange, waiting up to ``timeout`` seconds.
+
+        Example::
+
+            error = await cache.pop_ws_error(3, timeout=5)
+        """
+        return await self._pop_text(self._keys.ws_errors(identifier(ex_id, "ex_id")), timeout)
