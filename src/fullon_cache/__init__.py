@@ -97,9 +97,9 @@ from fullon_cache.errors import (
 )
 from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
+from fullon_cache.settings import CacheSettings
 from fullon_cache.sources import OrmSource, ReferenceSource, set_default_source
 from fullon_cache.symbol_cache import SymbolCache
-from fullon_cache.settings import CacheSettings
 
 try:
     __version__ = _version("fullon-cache")
