@@ -29,19 +29,44 @@ __all__ = ["OrmSource", "ReferenceSource", "default_source", "set_default_source
 
 
 class ReferenceSource(Protocol):
-    """What the cache asks the Fullon database for. Ids are passed on as the caller gave them."""
+    """What the cache asks the Fullon database for. Ids are passed on as the caller gave them.
+
+    Example::
+
+        cache.source = my_source   # any object with these four coroutines
+    """
 
     async def get_exchange(self, ex_id: Any) -> Exchange | None:
-        """One exchange account, or None."""
+        """One exchange account, or None.
+
+        Example::
+
+            await source.get_exchange(3)
+        """
 
     async def get_user_exchanges(self, user_id: Any) -> list[Exchange]:
-        """Every exchange account of one user."""
+        """Every exchange account of one user.
+
+        Example::
+
+            await source.get_user_exchanges(7)
+        """
 
     async def get_cat_exchanges(self) -> list[CatExchange]:
-        """The whole exchange catalogue."""
+        """The whole exchange catalogue.
+
+        Example::
+
+            await source.get_cat_exchanges()
+        """
 
     async def get_symbols(self, cat_ex_id: Any) -> list[Symbol]:
-        """Every symbol of one catalogue exchange."""
+        """Every symbol of one catalogue exchange.
+
+        Example::
+
+            await source.get_symbols(1)
+        """
 
 
 def _model(cls: type[Any], row: Any) -> Any:
@@ -61,25 +86,45 @@ class OrmSource:
         self._context = context or importlib.import_module("fullon_orm").DatabaseContext
 
     async def get_exchange(self, ex_id: Any) -> Exchange | None:
-        """``db.exchanges.get_by_id(ex_id)``."""
+        """``db.exchanges.get_by_id(ex_id)``, as a model.
+
+        Example::
+
+            exchange = await OrmSource().get_exchange(3)
+        """
         async with self._context() as db:
             row = await db.exchanges.get_by_id(ex_id)
         return None if row is None else _model(Exchange, row)
 
     async def get_user_exchanges(self, user_id: Any) -> list[Exchange]:
-        """``db.exchanges.get_user_exchanges(user_id)``."""
+        """``db.exchanges.get_user_exchanges(user_id)``, as models.
+
+        Example::
+
+            accounts = await OrmSource().get_user_exchanges(7)
+        """
         async with self._context() as db:
             rows = await db.exchanges.get_user_exchanges(user_id)
         return [_model(Exchange, row) for row in rows]
 
     async def get_cat_exchanges(self) -> list[CatExchange]:
-        """``db.exchanges.get_cat_exchanges(all=True)``."""
+        """``db.exchanges.get_cat_exchanges(all=True)``, as models.
+
+        Example::
+
+            catalogue = await OrmSource().get_cat_exchanges()
+        """
         async with self._context() as db:
             rows = await db.exchanges.get_cat_exchanges(all=True)
         return [_model(CatExchange, row) for row in rows]
 
     async def get_symbols(self, cat_ex_id: Any) -> list[Symbol]:
-        """``db.symbols.get_by_exchange_id(cat_ex_id)``."""
+        """``db.symbols.get_by_exchange_id(cat_ex_id)``, as models.
+
+        Example::
+
+            symbols = await OrmSource().get_symbols(1)
+        """
         async with self._context() as db:
             rows = await db.symbols.get_by_exchange_id(cat_ex_id)
         return [_model(Symbol, row) for row in rows]

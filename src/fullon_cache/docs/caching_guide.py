@@ -57,6 +57,35 @@ Data
 * Models are fullon_orm's when it is installed, the library's own otherwise
   (``fullon_cache.models``); only a model's own fields are ever passed to its constructor.
 
+Processes (ProcessCache)
+------------------------
+* A process record is a hash that expires PROCESS_TTL (one day) after its last update; an
+  index ordered by last update answers ``cache.get_active_processes(since_minutes=N)`` and is
+  pruned of expired records, so nothing accumulates. Register, update and stop are each one
+  atomic step (one hash tag, a Lua script or MULTI); ``params`` merge shallowly.
+* Every ``cache.update_process(pid, ...)`` is a sign of life; ``heartbeat=True`` (the default)
+  also moves ``heartbeat``/``last_seen``. A record whose last heartbeat is older than the
+  window is flagged ``_heartbeat_stale``. ``cache.cleanup_stale_processes()`` stops processes
+  that stopped updating.
+* ``cache.broadcast_message(type, text)`` is pub/sub: only processes listening at that moment
+  (``async with cache.broadcasts(type) as messages``) get it.
+
+Reference data (ExchangeCache, SymbolCache)
+-------------------------------------------
+* Read-through: a miss asks the *source* (fullon_orm's DatabaseContext when installed, or any
+  object with ``get_exchange``, ``get_user_exchanges``, ``get_cat_exchanges`` and
+  ``get_symbols``; ``fullon_cache.set_default_source(...)`` for the process, ``cache.source =``
+  for one cache) and keeps the answer for CACHE_TTL_EXCHANGE / CACHE_TTL_SYMBOL seconds.
+  Without a source a miss is just a miss.
+* Concurrent misses of one key in one process load once. A failing source raises
+  CacheSourceError and caches nothing.
+* Lists (a user's exchanges, the catalogue, an exchange's symbols) are hashes marked complete
+  when loaded from the source; entries added by ``cache.set_exchange()`` or
+  ``cache.add_symbol()`` alone never pass for the full list, so the next read completes it from
+  the source. ``force=True`` reloads; ``cache.invalidate_exchanges()`` forgets.
+* ``cache.get_symbol()`` reloads its exchange's symbols once on a miss (a new listing shows up
+  without waiting for the TTL); ``cache.delete_symbol()`` also deletes the symbol's ticker.
+
 Server settings that matter
 ---------------------------
 * ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.

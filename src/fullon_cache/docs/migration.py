@@ -43,4 +43,22 @@ when switching a deployment over.
 * Global error queue: ``global_error`` (entries ``"<message>:<component>"``) is now
   ``<prefix>:errors:global``, capped at 1,000 entries; entries are the message text as given
   (put the component into the message if you need it).
+* Processes: ``process:data:<id>`` (JSON) and the ``process:active:<type>`` /
+  ``process:components`` hashes are now ``<prefix>:{processes}:record:<id>`` (a hash, params as
+  ``param:<name>`` fields), ``<prefix>:{processes}:active`` (sorted by last update) and
+  ``<prefix>:{processes}:components``. Process ids are ``<type>:<component>:<random>``.
+  Records gained ``last_seen`` (epoch seconds of the last heartbeat).
+* Websocket errors: ``ws_error:<ex_id>`` is now ``<prefix>:errors:ws:<ex_id>``, capped.
+* Exchanges and symbols: ``exchange:<id>``, ``user_exchanges:<uid>`` and
+  ``cat_exchanges:<name>:<all>`` are now ``<prefix>:exchanges:id:<ex_id>``,
+  ``<prefix>:exchanges:user:<uid>`` and ``<prefix>:exchanges:catalog``; symbols live in
+  ``<prefix>:symbols:<cat_ex_id>``. All are read through from the database again after the
+  switch.
+
+Behaviour changes in the layers
+-------------------------------
+* ``update_process()`` merges params atomically (the older read-modify-write could lose a
+  concurrent update) and returns False only for an unknown process; Redis failures raise.
+* Exchange and symbol reads no longer swallow database or Redis errors into ``None``/``[]``:
+  a failing source raises ``CacheSourceError``, Redis failures a ``CacheError``.
 """

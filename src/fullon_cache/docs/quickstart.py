@@ -39,6 +39,17 @@ Use
 
     asyncio.run(main())
 
+The layers add their own calls; every cache can do everything of the layers above it:
+
+    from fullon_cache import ProcessCache, ProcessType, SymbolCache
+
+    async with ProcessCache() as cache:
+        pid = await cache.register_process(ProcessType.TICK, "ticker binance")
+        await cache.update_process(pid, status="running")        # also a heartbeat
+
+    async with SymbolCache() as cache:                           # reads through the database
+        btc = await cache.get_symbol("BTC/USDT", exchange_name="binance")
+
 Opening a cache around every call (``async with BaseCache() as cache:``) is the intended
 pattern: it never opens a new connection. Pass ``CacheSettings`` or ``redis=<client>`` to
 choose the server explicitly, ``key_prefix=`` to choose the namespace. At shutdown,

@@ -20,7 +20,7 @@ from types import ModuleType
 
 __all__ = ["EXAMPLES", "get_all_examples", "load"]
 
-EXAMPLES: tuple[str, ...] = ("basic_usage",)
+EXAMPLES: tuple[str, ...] = ("basic_usage", "process_monitoring", "reference_data")
 
 
 def load(name: str) -> ModuleType:
