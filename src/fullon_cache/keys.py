@@ -37,7 +37,7 @@ _FORBIDDEN = re.compile(r"[*?\[\]{}\\]")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
-def identifier(value: object, name: str) -> str:
+def identifier(value: object, name: str, max_length: int = MAX_IDENTIFIER_LENGTH) -> str:
     """Validate one key component and return it as text.
 
     Raises :class:`InvalidTypeError` for ``None``, ``bool``, floats and containers, and
@@ -56,8 +56,8 @@ def identifier(value: object, name: str) -> str:
         raise InvalidInputError(f"{name} must not be empty")
     if text != text.strip():
         raise InvalidInputError(f"{name} must not start or end with whitespace")
-    if len(text) > MAX_IDENTIFIER_LENGTH:
-        raise InvalidInputError(f"{name} is longer than {MAX_IDENTIFIER_LENGTH} characters")
+    if len(text) > max_length:
+        raise InvalidInputError(f"{name} is longer than {max_length} characters")
     forbidden = _FORBIDDEN.search(text)
     if forbidden is not None:
         raise InvalidInputError(f"{name} must not contain {forbidden.group()!r}")

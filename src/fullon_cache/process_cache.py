@@ -32,10 +32,10 @@ from redis.typing import EncodableT
 from fullon_cache import validation
 from fullon_cache.base_cache import BaseCache
 from fullon_cache.codecs import dumps, loads, utc_now, utf8
-from fullon_cache.errors import CacheCorruptedValueError
-from fullon_cache.keys import identifier
+from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError
+from fullon_cache.keys import MAX_IDENTIFIER_LENGTH, identifier
 from fullon_cache.log import get_logger
-from fullon_cache.scripts import STOP_PROCESS, UPDATE_PROCESS, run_script
+from fullon_cache.scripts import HDEL_IF_EQUALS, STOP_PROCESS, UPDATE_PROCESS, run_script
 
 __all__ = ["ProcessCache", "ProcessStatus", "ProcessType"]
 
@@ -80,7 +80,9 @@ class ProcessStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
-def _decode_record(raw: Mapping[bytes | str, bytes | str], key: str) -> dict[str, Any]:
+def _decode_record(raw: Mapping[bytes | str, bytes | str] | Exception, key: str) -> dict[str, Any]:
+    if isinstance(raw, Exception):  # a pipelined read of a key of the wrong type
+        raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
     try:
         fields = {utf8(name): utf8(value) for name, value in raw.items()}
         record: dict[str, Any] = {name: fields[name] for name in (*_FIELDS, *_TIMES)}
@@ -106,6 +108,11 @@ def _decode_broadcast(payload: bytes, channel: str) -> dict[str, Any]:
     if not isinstance(note, dict) or not isinstance(note.get("message"), str):
         raise CacheCorruptedValueError(channel, "not a broadcast message")
     return note
+
+
+def _process_id(value: object) -> str:
+    # Ids are "<type>:<component>:<12 hex>", so they may be longer than a component.
+    return identifier(value, "process_id", MAX_IDENTIFIER_LENGTH + 40)
 
 
 def _optional_type(value: ProcessType | str | None) -> ProcessType | None:
@@ -194,7 +201,7 @@ class ProcessCache(BaseCache):
 
             await cache.update_process(pid, status="processing", params={"batch": 3})
         """
-        pid = identifier(process_id, "process_id")
+        pid = _process_id(process_id)
         changes: list[EncodableT] = []
         if status is not None:
             changes += ["status", validation.member(status, ProcessStatus, "status").value]
@@ -219,14 +226,17 @@ class ProcessCache(BaseCache):
 
             await cache.stop_process(pid, "shutting down")
         """
-        pid = identifier(process_id, "process_id")
         text = validation.optional_text(message, "message")
+        return await self._stop(_process_id(process_id), text, unless_updated_after="")
+
+    async def _stop(self, pid: str, message: str | None, unless_updated_after: str) -> bool:
         keys = [
             self._keys.process(pid),
             self._keys.active_processes(),
             self._keys.process_components(),
         ]
-        args = [pid, utc_now().isoformat(), text or "Process stopped", self.PROCESS_TTL]
+        text = "Process stopped" if message is None else message
+        args = [pid, utc_now().isoformat(), text, self.PROCESS_TTL, unless_updated_after]
         stopped = await self._run(
             lambda r: run_script(r, STOP_PROCESS, keys, args), idempotent=True, key=keys[0]
         )
@@ -239,10 +249,38 @@ class ProcessCache(BaseCache):
 
             await cache.cleanup_stale_processes(stale_minutes=10)   # 2
         """
-        cutoff = time.time() - validation.seconds(stale_minutes, "stale_minutes") * 60
-        message = f"Process stale for {stale_minutes:g} minutes"
-        stale = await self._indexed("-inf", cutoff)
-        return sum([await self.stop_process(pid, message) for pid in stale])
+        minutes = validation.seconds(stale_minutes, "stale_minutes", "minutes")
+        cutoff = time.time() - minutes * 60
+        message = f"Process stale for {minutes:g} minutes"
+        stale = [
+            record["process_id"]
+            for record in await self._records(await self._indexed("-inf", cutoff))
+        ]
+        # A process that sends a heartbeat meanwhile is left alone (checked in the script).
+        stopped = [await self._stop(pid, message, repr(cutoff)) for pid in stale]
+        await self._prune_components()
+        return sum(stopped)
+
+    async def _prune_components(self) -> None:
+        """Drop component entries whose latest process record has expired."""
+        components = self._keys.process_components()
+        entries = await self._run(lambda r: r.hgetall(components), idempotent=True, key=components)
+        for name, pid in entries.items():
+            try:
+                key = self._keys.process(_process_id(utf8(pid)))
+            except (UnicodeDecodeError, InvalidInputError):  # garbage: points nowhere
+                await self._forget_component(name, pid)
+                continue
+            if not await self._run(lambda r: r.exists(key), idempotent=True):  # noqa: B023
+                await self._forget_component(name, pid)
+
+    async def _forget_component(self, name: bytes | str, pid: bytes | str) -> None:
+        components = self._keys.process_components()
+        await self._run(
+            lambda r: run_script(r, HDEL_IF_EQUALS, [components], [name, pid]),
+            idempotent=True,
+            key=components,
+        )
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -254,42 +292,55 @@ class ProcessCache(BaseCache):
             record = await cache.get_process(pid)
             record["status"], record["params"], record["last_seen"]
         """
-        key = self._keys.process(identifier(process_id, "process_id"))
+        key = self._keys.process(_process_id(process_id))
         raw = await self._run(lambda r: r.hgetall(key), idempotent=True, key=key)
         return _decode_record(raw, key) if raw else None
 
-    async def _indexed(self, oldest: float | str, newest: float | str) -> list[str]:
-        """Ids of the processes last updated between two epoch times, newest first."""
+    async def _indexed(self, oldest: float | str, newest: float | str) -> list[bytes]:
+        """Index members (process ids) last updated between two epoch times, newest first."""
         active = self._keys.active_processes()
+        ids = await self._run(
+            lambda r: r.zrevrangebyscore(active, newest, oldest), idempotent=True, key=active
+        )
+        return cast("list[bytes]", ids)
 
-        async def read(client: Redis) -> list[str]:
-            ids = await client.zrevrangebyscore(active, newest, oldest)
-            return [utf8(pid) for pid in cast("list[bytes]", ids)]
+    def _valid_ids(self, members: list[bytes]) -> tuple[list[str], list[bytes]]:
+        """Split index members into usable ids and undecodable ones (skipped, counted)."""
+        ids, bad = [], []
+        for member in members:
+            try:
+                ids.append(_process_id(utf8(member)))
+            except (UnicodeDecodeError, InvalidInputError) as exc:
+                bad.append(member)
+                self._skip_corrupted(
+                    CacheCorruptedValueError(self._keys.active_processes(), f"bad member: {exc}")
+                )
+        return ids, bad
 
-        return await self._run(read, idempotent=True)
-
-    async def _records(self, ids: list[str]) -> list[dict[str, Any]]:
-        """Read several records in one round trip; prune index entries of expired ones."""
+    async def _records(self, members: list[bytes]) -> list[dict[str, Any]]:
+        """Read the records of index members in one round trip; entries of expired or
+        undecodable records leave the index; corrupted records are skipped and counted."""
+        ids, stale = self._valid_ids(members)
         keys = [self._keys.process(pid) for pid in ids]
 
         async def read(client: Redis) -> list[Any]:
             async with client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hgetall(key)
-                return await pipe.execute()
+                return await pipe.execute(raise_on_error=False)
 
-        records, expired = [], []
+        records = []
         for pid, key, raw in zip(ids, keys, await self._run(read, idempotent=True), strict=True):
             if not raw:
-                expired.append(pid)
+                stale.append(pid.encode())
                 continue
             try:
                 records.append(_decode_record(raw, key))
             except CacheCorruptedValueError as error:
                 self._skip_corrupted(error)
-        if expired:
+        if stale:
             active = self._keys.active_processes()
-            await self._run(lambda r: r.zrem(active, *expired), idempotent=True)
+            await self._run(lambda r: r.zrem(active, *stale), idempotent=True, key=active)
         return records
 
     async def get_active_processes(
@@ -310,7 +361,7 @@ class ProcessCache(BaseCache):
         """
         kind = _optional_type(process_type)
         name = None if component is None else identifier(component, "component")
-        cutoff = time.time() - validation.seconds(since_minutes, "since_minutes") * 60
+        cutoff = time.time() - validation.seconds(since_minutes, "since_minutes", "minutes") * 60
         found = []
         for record in await self._records(await self._indexed(cutoff, "+inf")):
             if (kind and record["process_type"] != kind) or (name and record["component"] != name):
@@ -329,8 +380,17 @@ class ProcessCache(BaseCache):
         """
         name = identifier(component, "component")
         components = self._keys.process_components()
-        pid = await self._run(lambda r: r.hget(components, name), idempotent=True)
-        return None if pid is None else await self.get_process(utf8(pid))
+        raw = await self._run(lambda r: r.hget(components, name), idempotent=True, key=components)
+        if raw is None:
+            return None
+        try:
+            pid = _process_id(utf8(cast("bytes", raw)))
+        except (UnicodeDecodeError, InvalidInputError) as exc:
+            raise CacheCorruptedValueError(components, f"bad entry for {name!r}") from exc
+        record = await self.get_process(pid)
+        if record is None:  # its process expired: the entry must not outlive it
+            await self._forget_component(name, pid)
+        return record
 
     async def get_system_health(self) -> dict[str, Any]:
         """A health summary of the processes active in the last hour.
@@ -369,7 +429,7 @@ class ProcessCache(BaseCache):
                 pipe.hlen(components)
                 return await pipe.execute()
 
-        indexed, named = await self._run(count, idempotent=True)
+        indexed, named = await self._run(count, idempotent=True, key=active)
         return {
             "active_processes": indexed,
             "components": named,

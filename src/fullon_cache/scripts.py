@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 __all__ = [
     "ALL_SCRIPTS",
+    "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
     "PUSH_CAPPED",
     "STOP_PROCESS",
@@ -86,9 +87,14 @@ STOP_PROCESS = Script(
     "stop_process",
     """
     -- KEYS[1]: the process record; KEYS[2]: the active index; KEYS[3]: component -> id hash
-    -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: message; ARGV[4]: record TTL
-    -- returns: 1, or 0 when the process is unknown
+    -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: message; ARGV[4]: record TTL;
+    -- ARGV[5]: '' or an epoch time: then stop only if not updated since (stale cleanup)
+    -- returns: 1, or 0 when the process is unknown (or was updated after ARGV[5])
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if ARGV[5] ~= '' then
+        local updated = redis.call('ZSCORE', KEYS[2], ARGV[1])
+        if updated and tonumber(updated) > tonumber(ARGV[5]) then return 0 end
+    end
     redis.call('HSET', KEYS[1], 'status', 'stopped', 'message', ARGV[3], 'updated_at', ARGV[2])
     redis.call('EXPIRE', KEYS[1], ARGV[4])
     redis.call('ZREM', KEYS[2], ARGV[1])
@@ -111,7 +117,23 @@ HSET_IF_FIELD_EXISTS = Script(
     """,
 )
 
-ALL_SCRIPTS: tuple[Script, ...] = (PUSH_CAPPED, UPDATE_PROCESS, STOP_PROCESS, HSET_IF_FIELD_EXISTS)
+HDEL_IF_EQUALS = Script(
+    "hdel_if_equals",
+    """
+    -- KEYS[1]: a hash; ARGV[1]: field; ARGV[2]: the value it must still hold
+    -- returns: 1 when the field was deleted, 0 when it holds something else (kept)
+    if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+    return redis.call('HDEL', KEYS[1], ARGV[1])
+    """,
+)
+
+ALL_SCRIPTS: tuple[Script, ...] = (
+    PUSH_CAPPED,
+    UPDATE_PROCESS,
+    STOP_PROCESS,
+    HSET_IF_FIELD_EXISTS,
+    HDEL_IF_EQUALS,
+)
 
 
 async def run_script(

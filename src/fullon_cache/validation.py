@@ -24,15 +24,16 @@ __all__ = ["member", "optional_mapping", "optional_text", "seconds", "text"]
 _E = TypeVar("_E", bound=enum.Enum)
 
 
-def seconds(value: object, name: str) -> float:
-    """A finite, non-negative number of seconds (``bool`` is not a number here).
+def seconds(value: object, name: str, unit: str = "seconds") -> float:
+    """A finite, non-negative number (of seconds, or of ``unit``); ``bool`` is not a number here.
 
     Example::
 
-        seconds(0, "timeout")   # 0.0
+        seconds(0, "timeout")                      # 0.0
+        seconds(5, "since_minutes", "minutes")     # 5.0
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidTypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be a number of {unit}, not {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise InvalidInputError(f"{name} must be a finite number >= 0")
     return float(value)

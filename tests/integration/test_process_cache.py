@@ -688,6 +688,28 @@ async def test_cleanup_stops_only_processes_older_than_the_window(cache: Process
     assert await cache.cleanup_stale_processes(stale_minutes=WINDOW) == 0
 
 
+async def test_a_stale_stop_spares_a_process_updated_after_the_cutoff(cache: ProcessCache) -> None:
+    pid = await cache.register_process("tick", "heartbeat in between")
+    cutoff = time.time() - 60  # what cleanup read before this process's latest update
+    assert await cache._stop(pid, "stale", repr(cutoff)) is False
+    record = await cache.get_process(pid)
+    assert record is not None
+    assert record["status"] == "starting"
+    assert ids(await cache.get_active_processes()) == [pid]
+
+
+async def test_cleanup_drops_component_entries_that_outlived_their_process(
+    cache: ProcessCache, keys: KeySpace, raw_redis: Redis
+) -> None:
+    alive = await cache.register_process("tick", "alive")
+    gone = await cache.register_process("tick", "gone")
+    await raw_redis.delete(keys.process(gone))  # as if its record had expired
+    await raw_redis.hset(keys.process_components(), "garbage", b"\xff\xfe")
+    assert await cache.cleanup_stale_processes() == 0
+    assert await raw_redis.hgetall(keys.process_components()) == {b"alive": alive.encode()}
+    assert (await cache.get_metrics())["components"] == 1
+
+
 async def test_cleanup_with_the_default_window_keeps_fresh_processes(
     cache: ProcessCache,
 ) -> None:
