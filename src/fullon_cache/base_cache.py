@@ -62,6 +62,26 @@ def _backoff(attempt: int) -> float:
     return min(0.5, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
 
 
+async def _subscribed(pubsub: PubSub, channel: str) -> None:
+    """Subscribe and wait for the server's confirmation: once the subscription is entered,
+    nothing published to ``channel`` can be missed (Redis confirms before it delivers)."""
+    await pubsub.subscribe(channel)
+    await _next_of_type(pubsub, "subscribe")
+
+
+async def _next_of_type(pubsub: PubSub, kind: str) -> dict[str, Any]:
+    """The next pub/sub message of ``kind`` ("subscribe", "message"); a lost connection
+    raises CacheUnavailableError."""
+    message: dict[str, Any] | None = None
+    while message is None or message["type"] != kind:
+        try:
+            # A bounded wait, so that no socket timeout can end a quiet subscription.
+            message = await pubsub.get_message(timeout=_SUBSCRIPTION_POLL)
+        except RedisError as exc:
+            raise translate_redis_error(exc, sent=False) from exc
+    return message
+
+
 class _Resend(enum.Enum):
     """When a failed attempt may be sent again."""
 
@@ -316,15 +336,15 @@ class BaseCache:
         logger.warning("skipped a corrupted entry", key=error.key, reason=error.reason)
 
     @asynccontextmanager
-    async def _subscription(self, *channels: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Subscribe to ``channels`` on a connection of its own; yields the message payloads.
+    async def _subscription(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Subscribe to ``channel`` on a connection of its own; yields the message payloads.
 
         A lost subscription raises :class:`~fullon_cache.errors.CacheUnavailableError`;
         messages published meanwhile are gone (pub/sub is at-most-once).
         """
-        pubsub = self._connections().blocking_client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._connections().blocking_client.pubsub()
         try:
-            await self._run(lambda _: pubsub.subscribe(*channels), idempotent=True)
+            await self._run(lambda _: _subscribed(pubsub, channel), idempotent=True)
             yield self._payloads(pubsub)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -332,13 +352,7 @@ class BaseCache:
     @staticmethod
     async def _payloads(pubsub: PubSub) -> AsyncIterator[bytes]:
         while True:
-            try:
-                # A bounded wait, so that no socket timeout can end a quiet subscription.
-                message = await pubsub.get_message(timeout=_SUBSCRIPTION_POLL)
-            except RedisError as exc:
-                raise translate_redis_error(exc, sent=False) from exc
-            if message is not None:
-                yield message["data"]
+            yield (await _next_of_type(pubsub, "message"))["data"]
 
     # -- public API ------------------------------------------------------------------------
 

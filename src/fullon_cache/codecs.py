@@ -21,7 +21,7 @@ from typing import Any, Protocol, Self, TypeVar
 import orjson
 
 from fullon_cache.errors import CacheCorruptedValueError, InvalidTypeError
-from fullon_cache.models import datetime_fields, model_fields
+from fullon_cache.models import CatExchange, datetime_fields, model_fields
 
 __all__ = [
     "decode_model",
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_RELATED = "cat_exchange"  # the one relationship the cached models carry
 
 
 class _Model(Protocol):
@@ -143,11 +144,18 @@ def decode_text(data: bytes, key: str) -> str:
 def encode_model(model: _Model) -> bytes:
     """Serialize a model (anything with ``to_dict()``) to JSON bytes.
 
+    A ``cat_exchange`` relationship (Symbol, Exchange) travels along, so that
+    ``symbol.exchange_name`` still works after a round trip.
+
     Example::
 
         encode_model(Balance(currency="BTC", total=1.0))
     """
-    return dumps(model.to_dict())
+    payload = model.to_dict()
+    related = getattr(model, _RELATED, None)
+    if related is not None:
+        payload[_RELATED] = related.to_dict()
+    return dumps(payload)
 
 
 def decode_model(cls: type[_M], data: bytes | str, key: str) -> _M:
@@ -179,6 +187,10 @@ def build_model(cls: type[_M], payload: Mapping[str, Any], key: str) -> _M:
         if isinstance(known[name], str):
             known[name] = parse_datetime(known[name], key)
     try:
-        return cls.from_dict(known)
+        model = cls.from_dict(known)
     except (TypeError, ValueError) as exc:
         raise CacheCorruptedValueError(key, f"does not fit {cls.__name__}") from exc
+    related = payload.get(_RELATED)
+    if isinstance(related, Mapping) and hasattr(model, _RELATED):
+        setattr(model, _RELATED, build_model(CatExchange, related, key))
+    return model

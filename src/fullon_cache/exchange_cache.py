@@ -24,7 +24,7 @@ from redis.typing import EncodableT
 
 from fullon_cache import singleflight
 from fullon_cache.codecs import decode_model, encode_model, utf8
-from fullon_cache.errors import CacheCorruptedValueError, CacheSourceError
+from fullon_cache.errors import CacheCorruptedValueError, CacheSourceError, InvalidTypeError
 from fullon_cache.keys import COMPLETE_FIELD, identifier
 from fullon_cache.log import get_logger
 from fullon_cache.models import CatExchange, Exchange
@@ -36,6 +36,19 @@ __all__ = ["ExchangeCache"]
 logger = get_logger("exchange")
 _T = TypeVar("_T")
 _M = TypeVar("_M")
+
+
+_USE_DEFAULT = object()
+
+
+async def _asked(
+    source: ReferenceSource, load: Callable[[ReferenceSource], Awaitable[_T]], key: str
+) -> _T:
+    """Await the source, turning its failures into CacheSourceError (nothing is cached then)."""
+    try:
+        return await load(source)
+    except Exception as exc:
+        raise CacheSourceError(f"the source failed to load {key}: {type(exc).__name__}") from exc
 
 
 class ExchangeCache(ProcessCache):
@@ -51,17 +64,20 @@ class ExchangeCache(ProcessCache):
     WS_ERROR_CAP = 1000
     """Each exchange's websocket error queue keeps at most this many entries."""
 
-    _source: ReferenceSource | None = None
+    _source: object = _USE_DEFAULT
 
     @property
     def source(self) -> ReferenceSource | None:
-        """Where misses are loaded from: this cache's own source, else the process default.
+        """Where misses are loaded from: this cache's own source (None: none at all), else
+        the process default (fullon_orm's database when it is installed).
 
         Example::
 
             cache.source = OrmSource()
         """
-        return self._source or default_source()
+        if self._source is _USE_DEFAULT:
+            return default_source()
+        return cast("ReferenceSource | None", self._source)
 
     @source.setter
     def source(self, value: ReferenceSource | None) -> None:
@@ -69,18 +85,11 @@ class ExchangeCache(ProcessCache):
 
     # -- the read-through mechanism (also used by SymbolCache) ------------------------------
 
-    async def _from_source(self, key: str, load: Callable[[ReferenceSource], Awaitable[_T]]) -> _T:
-        """Ask the source, once per key at a time; its failures become CacheSourceError."""
+    async def _load_once(self, key: str, load: Callable[[ReferenceSource], Awaitable[_T]]) -> _T:
+        """Run ``load(source)`` (which also stores what it got) once per key at a time."""
         source = self.source
         assert source is not None  # callers check first
-
-        async def call() -> _T:
-            try:
-                return await load(source)
-            except Exception as exc:
-                raise CacheSourceError(f"the source failed to load {key}: {exc!r}") from exc
-
-        return await singleflight.once(key, call)
+        return await singleflight.once(f"{id(source)}:{key}", lambda: load(source))
 
     async def _read_value(
         self,
@@ -95,11 +104,15 @@ class ExchangeCache(ProcessCache):
             return decode_model(cls, cast("bytes", raw), key)  # type: ignore[type-var]
         if self.source is None:
             return None
-        value = await self._from_source(key, load)
-        if value is not None:
-            data = encode_model(value)  # type: ignore[arg-type]
-            await self._run(lambda r: r.set(key, data, ex=ttl), idempotent=True, key=key)
-        return value
+
+        async def fill(source: ReferenceSource) -> _M | None:
+            value = await _asked(source, load, key)
+            if value is not None:
+                data = encode_model(value)  # type: ignore[arg-type]
+                await self._run(lambda r: r.set(key, data, ex=ttl), idempotent=True, key=key)
+            return value
+
+        return await self._load_once(key, fill)
 
     async def _read_collection(
         self,
@@ -108,37 +121,42 @@ class ExchangeCache(ProcessCache):
         ttl: int,
         *,
         force: bool = False,
-    ) -> dict[str, bytes]:
-        """A cached hash (field -> JSON); (re)loaded whole from the source when it is missing,
-        incomplete, or ``force`` is set. Without a source, whatever is cached."""
-        if not force:
+    ) -> tuple[dict[str, bytes], bool]:
+        """A cached hash (field -> JSON) and whether it was just loaded from the source.
+
+        It is (re)loaded whole from the source when missing, incomplete, or ``force`` is
+        set; without a source the cache holds all there is.
+        """
+        if not force or self.source is None:
             fields = await self._run(lambda r: r.hgetall(key), idempotent=True, key=key)
             cached = {utf8(name): cast("bytes", value) for name, value in fields.items()}
             if COMPLETE_FIELD in cached or self.source is None:
                 cached.pop(COMPLETE_FIELD, None)
-                return cached
-        if self.source is None:
-            return {}
-        loaded = dict(await self._from_source(key, load))
-        mapping: dict[EncodableT, EncodableT] = {COMPLETE_FIELD: b"1"}
-        mapping.update(loaded)
+                return cached, False
 
-        async def store(client: Redis) -> None:
-            async with client.pipeline(transaction=True) as tx:
-                tx.delete(key)
-                tx.hset(key, mapping=mapping)
-                tx.expire(key, ttl)
-                await tx.execute()
+        async def fill(source: ReferenceSource) -> dict[str, bytes]:
+            loaded = dict(await _asked(source, load, key))
+            mapping: dict[EncodableT, EncodableT] = {COMPLETE_FIELD: b"1"}
+            mapping.update(loaded)
 
-        await self._run(store, idempotent=True, key=key)
-        return loaded
+            async def store(client: Redis) -> None:
+                async with client.pipeline(transaction=True) as tx:
+                    tx.delete(key)
+                    tx.hset(key, mapping=mapping)
+                    tx.expire(key, ttl)
+                    await tx.execute()
+
+            await self._run(store, idempotent=True, key=key)
+            return loaded
+
+        return await self._load_once(key, fill), True
 
     def _decode_all(self, cls: type[_M], fields: Mapping[str, bytes], key: str) -> list[_M]:
-        """Decode every entry; a corrupted one is skipped (and counted), not fatal."""
+        """Decode every entry, in field order; a corrupted one is skipped (and counted)."""
         models = []
-        for raw in fields.values():
+        for field in sorted(fields):
             try:
-                models.append(decode_model(cls, raw, key))  # type: ignore[type-var]
+                models.append(decode_model(cls, fields[field], key))  # type: ignore[type-var]
             except CacheCorruptedValueError as error:
                 self._skip_corrupted(error)
         return models
@@ -174,20 +192,25 @@ class ExchangeCache(ProcessCache):
             found = await source.get_user_exchanges(user_id)
             return {str(item.ex_id): encode_model(item) for item in found}
 
-        fields = await self._read_collection(key, load, self._settings.ttl_exchange)
+        fields, _ = await self._read_collection(key, load, self._settings.ttl_exchange)
         return self._decode_all(Exchange, fields, key)
 
     async def set_exchange(self, exchange: Exchange) -> None:
-        """Cache an exchange account (by id, and in its user's list when that is cached).
+        """Cache an exchange account, by id and in its user's list.
+
+        A user list that holds only such entries is not taken for the full list: with a
+        source, the next ``get_exchanges`` completes it from the database.
 
         Example::
 
             await cache.set_exchange(Exchange(ex_id=3, uid=7, cat_ex_id=1, name="main"))
         """
-        ex = identifier(getattr(exchange, "ex_id", None), "exchange.ex_id")
+        if not isinstance(exchange, Exchange):
+            raise InvalidTypeError(f"expected an Exchange, not {type(exchange).__name__}")
+        ex = identifier(exchange.ex_id, "exchange.ex_id")
         data = encode_model(exchange)
         key, ttl = self._keys.exchange(ex), self._settings.ttl_exchange
-        uid = getattr(exchange, "uid", None)
+        uid = exchange.uid
         user_key = (
             None if uid is None else self._keys.user_exchanges(identifier(uid, "exchange.uid"))
         )
@@ -216,6 +239,7 @@ class ExchangeCache(ProcessCache):
         keys = []
         if ex_id is not None:
             keys.append(self._keys.exchange(identifier(ex_id, "ex_id")))
+            await self._forget_in_user_list(keys[0], identifier(ex_id, "ex_id"))
         if user_id is not None:
             keys.append(self._keys.user_exchanges(identifier(user_id, "user_id")))
         if not keys:
@@ -224,17 +248,32 @@ class ExchangeCache(ProcessCache):
             return 0
         return int(await self._run(lambda r: r.unlink(*keys), idempotent=True))
 
+    async def _forget_in_user_list(self, key: str, ex: str) -> None:
+        """Drop an exchange from its user's cached list too (its cached copy names the user)."""
+        raw = await self._run(lambda r: r.get(key), idempotent=True, key=key)
+        if raw is None:
+            return
+        try:
+            uid = decode_model(Exchange, cast("bytes", raw), key).uid
+        except CacheCorruptedValueError:
+            return  # a corrupted copy is deleted anyway; it cannot name the list
+        if uid is not None:
+            user_key = self._keys.user_exchanges(identifier(uid, "uid"))
+            await self._run(lambda r: r.hdel(user_key, ex), idempotent=True, key=user_key)
+
     # -- the exchange catalogue -----------------------------------------------------------------
 
-    async def _catalog(self, *, force: bool = False) -> list[CatExchange]:
+    async def _catalog(self, *, force: bool = False) -> tuple[list[CatExchange], bool]:
         key = self._keys.exchange_catalog()
 
         async def load(source: ReferenceSource) -> dict[str, bytes]:
             found = await source.get_cat_exchanges()
             return {str(item.name): encode_model(item) for item in found}
 
-        fields = await self._read_collection(key, load, self._settings.ttl_exchange, force=force)
-        return self._decode_all(CatExchange, fields, key)
+        fields, fresh = await self._read_collection(
+            key, load, self._settings.ttl_exchange, force=force
+        )
+        return self._decode_all(CatExchange, fields, key), fresh
 
     async def get_cat_exchanges(
         self,
@@ -250,7 +289,7 @@ class ExchangeCache(ProcessCache):
             names = [cat.name for cat in await cache.get_cat_exchanges()]
         """
         name = identifier(exchange_name, "exchange_name") if exchange_name else None
-        catalog = await self._catalog()
+        catalog, _ = await self._catalog()
         return [cat for cat in catalog if name is None or cat.name == name]
 
     async def get_exchange_by_name(self, exchange_name: str) -> CatExchange | None:
@@ -261,11 +300,10 @@ class ExchangeCache(ProcessCache):
             binance = await cache.get_exchange_by_name("binance")
         """
         name = identifier(exchange_name, "exchange_name")
-        for force in (False, True):
-            found = [cat for cat in await self._catalog(force=force) if cat.name == name]
-            if found or self.source is None:
-                return found[0] if found else None
-        return None
+        catalog, fresh = await self._catalog()
+        if not fresh and self.source is not None and all(cat.name != name for cat in catalog):
+            catalog, _ = await self._catalog(force=True)
+        return next((cat for cat in catalog if cat.name == name), None)
 
     async def get_cat_ex_id(self, exchange_name: str) -> int | None:
         """The catalogue id of an exchange name, or None.
@@ -278,10 +316,8 @@ class ExchangeCache(ProcessCache):
         return None if cat is None else cat.cat_ex_id
 
     async def _cat_exchange_by_id(self, cat_ex_id: int | str) -> CatExchange | None:
-        for cat in await self._catalog():
-            if str(cat.cat_ex_id) == str(cat_ex_id):
-                return cat
-        return None
+        catalog, _ = await self._catalog()
+        return next((cat for cat in catalog if str(cat.cat_ex_id) == str(cat_ex_id)), None)
 
     # -- websocket error queues -----------------------------------------------------------------
 

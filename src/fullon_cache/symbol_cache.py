@@ -18,12 +18,12 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from fullon_cache.codecs import build_model, dumps, loads
-from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError, InvalidTypeError
+from fullon_cache.codecs import decode_model, encode_model
+from fullon_cache.errors import InvalidInputError, InvalidTypeError
 from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
-from fullon_cache.models import CatExchange, Symbol
+from fullon_cache.models import Symbol
 from fullon_cache.scripts import HSET_IF_FIELD_EXISTS, run_script
 from fullon_cache.sources import ReferenceSource
 
@@ -32,29 +32,12 @@ __all__ = ["SymbolCache"]
 logger = get_logger("symbol")
 
 
-def _encode_symbol(symbol: Symbol) -> bytes:
-    cat = symbol.cat_exchange
-    return dumps({**symbol.to_dict(), "cat_exchange": None if cat is None else cat.to_dict()})
-
-
-def _decode_symbol(raw: bytes, key: str) -> Symbol:
-    payload = loads(raw, key)
-    if not isinstance(payload, dict):
-        raise CacheCorruptedValueError(key, "expected a JSON object for Symbol")
-    symbol = build_model(Symbol, payload, key)
-    cat = payload.get("cat_exchange")
-    if isinstance(cat, dict):
-        symbol.cat_exchange = build_model(CatExchange, cat, key)
-    return symbol
-
-
 def _checked_symbol(symbol: object) -> Symbol:
-    if not hasattr(symbol, "to_dict") or not hasattr(symbol, "cat_ex_id"):
+    if not isinstance(symbol, Symbol):
         raise InvalidTypeError(f"expected a Symbol, not {type(symbol).__name__}")
-    model = cast(Symbol, symbol)
-    identifier(model.symbol, "symbol.symbol")
-    identifier(model.cat_ex_id, "symbol.cat_ex_id")
-    return model
+    identifier(symbol.symbol, "symbol.symbol")
+    identifier(symbol.cat_ex_id, "symbol.cat_ex_id")
+    return symbol
 
 
 class SymbolCache(ExchangeCache):
@@ -78,23 +61,14 @@ class SymbolCache(ExchangeCache):
 
     async def _symbol_fields(
         self, cat_ex_id: int | str, *, force: bool = False
-    ) -> dict[str, bytes]:
+    ) -> tuple[dict[str, bytes], bool]:
         key = self._keys.symbols(identifier(cat_ex_id, "cat_ex_id"))
 
         async def load(source: ReferenceSource) -> dict[str, bytes]:
             found = await source.get_symbols(cat_ex_id)
-            return {str(symbol.symbol): _encode_symbol(symbol) for symbol in found}
+            return {str(symbol.symbol): encode_model(symbol) for symbol in found}
 
         return await self._read_collection(key, load, self._settings.ttl_symbol, force=force)
-
-    def _decode_symbols(self, fields: dict[str, bytes], key: str) -> list[Symbol]:
-        symbols = []
-        for raw in fields.values():
-            try:
-                symbols.append(_decode_symbol(raw, key))
-            except CacheCorruptedValueError as error:
-                self._skip_corrupted(error)
-        return symbols
 
     async def get_symbols_by_ex_id(self, cat_ex_id: int | str, force: bool = False) -> list[Symbol]:
         """Every symbol of one catalogue exchange; ``force`` reloads them from the source.
@@ -103,9 +77,9 @@ class SymbolCache(ExchangeCache):
 
             symbols = await cache.get_symbols_by_ex_id(1)
         """
-        fields = await self._symbol_fields(cat_ex_id, force=force)
+        fields, _ = await self._symbol_fields(cat_ex_id, force=force)
         key = self._keys.symbols(identifier(cat_ex_id, "cat_ex_id"))
-        return await self._with_exchange(self._decode_symbols(fields, key), cat_ex_id)
+        return await self._with_exchange(self._decode_all(Symbol, fields, key), cat_ex_id)
 
     async def get_symbols(self, exchange: str, force: bool = False) -> list[Symbol]:
         """Every symbol of an exchange, by name ([] when the catalogue does not know it).
@@ -145,10 +119,11 @@ class SymbolCache(ExchangeCache):
         key = self._keys.symbols(identifier(cat, "cat_ex_id"))
         raw = await self._run(lambda r: r.hget(key, name), idempotent=True, key=key)
         if raw is None and self.source is not None:
-            raw = (await self._symbol_fields(cat, force=True)).get(name)
+            fields, _ = await self._symbol_fields(cat, force=True)
+            raw = fields.get(name)
         if raw is None:
             return None
-        found = _decode_symbol(cast("bytes", raw), key)
+        found = decode_model(Symbol, cast("bytes", raw), key)
         return (await self._with_exchange([found], cat))[0]
 
     async def symbol_exists(
@@ -177,7 +152,7 @@ class SymbolCache(ExchangeCache):
         """
         model = _checked_symbol(symbol)
         key = self._keys.symbols(identifier(model.cat_ex_id, "symbol.cat_ex_id"))
-        data, ttl = _encode_symbol(model), self._settings.ttl_symbol
+        data, ttl = encode_model(model), self._settings.ttl_symbol
 
         async def write(client: Redis) -> None:
             async with client.pipeline(transaction=True) as tx:
@@ -198,7 +173,7 @@ class SymbolCache(ExchangeCache):
         """
         model = _checked_symbol(symbol)
         key = self._keys.symbols(identifier(model.cat_ex_id, "symbol.cat_ex_id"))
-        args: list[Any] = [model.symbol, _encode_symbol(model)]
+        args: list[Any] = [model.symbol, encode_model(model)]
         updated = await self._run(
             lambda r: run_script(r, HSET_IF_FIELD_EXISTS, [key], args), idempotent=True, key=key
         )

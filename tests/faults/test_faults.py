@@ -202,3 +202,18 @@ async def test_every_failure_is_a_cache_error(fast_settings: CacheSettings) -> N
         with pytest.raises(CacheError) as caught:
             await cache.info()
         assert isinstance(caught.value.__cause__, Exception)  # always chained
+
+
+async def test_a_subscription_waits_for_a_slow_confirmation(
+    proxy: FaultProxy, proxied_settings: CacheSettings
+) -> None:
+    from fullon_cache import ProcessCache
+
+    async with ProcessCache(proxied_settings.replace(socket_timeout=5)) as cache:
+        await cache.ping()
+        proxy.set_delay(1.1)  # every reply, the confirmation too, comes after more than one poll
+        async with asyncio.timeout(GUARD), cache.broadcasts("tick") as messages:
+            proxy.set_delay(0)
+            assert await cache.broadcast_message("tick", "hello") == 1
+            note = await anext(messages)
+        assert note["message"] == "hello"

@@ -213,10 +213,17 @@ def test_trade_time_keeps_its_kind() -> None:
     assert as_datetime.time == WHEN
 
 
-def test_relationships_are_not_stored() -> None:
-    symbol = Symbol(**FULL[Symbol], cat_exchange=CatExchange(name="kraken"))
-    assert b"cat_exchange" not in encode_model(symbol)
-    assert decode_model(Symbol, encode_model(symbol), key=KEY).cat_exchange is None
+def test_the_cat_exchange_relationship_travels_along() -> None:
+    cat = CatExchange(cat_ex_id=2, name="kraken", ohlcv_view="kraken_ohlcv")
+    decoded = decode_model(Symbol, encode_model(Symbol(**FULL[Symbol], cat_exchange=cat)), KEY)
+    assert decoded.cat_exchange == cat
+    assert decoded.exchange_name == "kraken"
+    assert decode_model(Symbol, encode_model(Symbol(**FULL[Symbol])), KEY).cat_exchange is None
+
+
+def test_a_relationship_is_only_set_on_a_model_that_has_it() -> None:
+    raw = dumps({**FULL[Balance], "cat_exchange": {"name": "kraken"}})
+    assert not hasattr(decode_model(Balance, raw, KEY), "cat_exchange")
 
 
 def test_a_bad_timestamp_string_is_a_corrupted_value() -> None:

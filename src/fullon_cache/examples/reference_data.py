@@ -60,6 +60,9 @@ async def main(settings: CacheSettings | None = None) -> None:
         assert source.calls == 1
         print("get_exchanges: first call read the source, the second came from Redis")
 
+        account = await cache.get_exchange(3)
+        assert account is not None
+        assert account.name == "main account"
         assert await cache.get_cat_ex_id("binance") == 1
         symbols = await cache.get_symbols("binance")
         assert sorted(s.symbol for s in symbols) == ["BTC/USDT", "ETH/USDT"]
