@@ -195,7 +195,10 @@ class ProcessCache(BaseCache):
     ) -> bool:
         """Update a process atomically (params merge shallowly); False if it is unknown.
 
-        Every update counts as activity; ``heartbeat=True`` also records a heartbeat.
+        Every update counts as activity; ``heartbeat=True`` also records a heartbeat. An
+        update of a stopped process puts it back on the active list (a process that
+        ``cleanup_stale_processes`` stopped but that is alive after all); its status stays
+        ``stopped`` unless the update gives one.
 
         Example::
 

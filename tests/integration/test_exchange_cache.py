@@ -8,8 +8,6 @@ The database is played by :class:`Database`, a small real source that counts its
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections import Counter
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
@@ -28,49 +26,9 @@ from fullon_cache import (
 from fullon_cache.keys import COMPLETE_FIELD, KeySpace
 from fullon_cache.models import CatExchange, Exchange
 from tests.support.proxy import FaultProxy
+from tests.support.reference import BINANCE, HEDGE, KRAKEN, MAIN, OTHER, Database
 
 GUARD = 10  # seconds; only turns a hang into a failure
-
-BINANCE = CatExchange(cat_ex_id=1, name="binance", ohlcv_view="binance_ohlcv")
-KRAKEN = CatExchange(cat_ex_id=2, name="kraken", ohlcv_view="kraken_ohlcv")
-MAIN = Exchange(ex_id=3, uid=7, cat_ex_id=1, name="main")
-HEDGE = Exchange(ex_id=4, uid=7, cat_ex_id=2, name="hedge", test=True)
-OTHER = Exchange(ex_id=5, uid=8, cat_ex_id=1, name="someone else's", active=False)
-
-
-class Database:
-    """Stands in for the Fullon database: a real ReferenceSource that counts its calls."""
-
-    def __init__(self) -> None:
-        self.exchanges: dict[int, Exchange] = {e.ex_id: copy.copy(e) for e in (MAIN, HEDGE, OTHER)}
-        self.catalog: list[CatExchange] = [copy.copy(BINANCE), copy.copy(KRAKEN)]
-        self.calls: Counter[str] = Counter()
-        self.pause = 0.0
-        self.error: Exception | None = None
-
-    async def _visit(self, method: str) -> None:
-        self.calls[method] += 1
-        if self.pause:
-            await asyncio.sleep(self.pause)  # makes concurrent misses really overlap
-        if self.error is not None:
-            raise self.error
-
-    async def get_exchange(self, ex_id: int | str) -> Exchange | None:
-        await self._visit("get_exchange")
-        found = self.exchanges.get(int(ex_id))
-        return None if found is None else copy.copy(found)
-
-    async def get_user_exchanges(self, user_id: int | str) -> list[Exchange]:
-        await self._visit("get_user_exchanges")
-        return [copy.copy(e) for e in self.exchanges.values() if e.uid == int(user_id)]
-
-    async def get_cat_exchanges(self) -> list[CatExchange]:
-        await self._visit("get_cat_exchanges")
-        return [copy.copy(cat) for cat in self.catalog]
-
-    async def get_symbols(self, cat_ex_id: int | str) -> list[object]:
-        await self._visit("get_symbols")
-        return []
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,6 @@ The database is played by :class:`Database`, a small real source that counts its
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,62 +25,11 @@ from fullon_cache import (
     sources,
 )
 from fullon_cache.keys import COMPLETE_FIELD
-from fullon_cache.models import CatExchange, Exchange, Symbol
+from fullon_cache.models import Exchange, Symbol
 from tests.support.proxy import FaultProxy
+from tests.support.reference import BINANCE, KRAKEN, Database, sym
 
 GUARD = 10  # seconds; only turns a hang into a failure
-
-BINANCE = CatExchange(cat_ex_id=1, name="binance", ohlcv_view="binance_ohlcv")
-KRAKEN = CatExchange(cat_ex_id=2, name="kraken", ohlcv_view="kraken_ohlcv")
-
-
-def sym(name: str, cat_ex_id: int, cat: CatExchange | None = None, **fields: Any) -> Symbol:
-    base, quote = name.split("/")
-    return Symbol(
-        symbol=name, cat_ex_id=cat_ex_id, base=base, quote=quote, cat_exchange=cat, **fields
-    )
-
-
-class Database:
-    """Stands in for the Fullon database: a real ReferenceSource that counts its calls.
-
-    Binance's symbols come without ``cat_exchange`` (the cache must attach it), Kraken's
-    with it; cat_ex_id 9 has symbols but no catalogue entry.
-    """
-
-    def __init__(self) -> None:
-        self.catalog: list[CatExchange] = [copy.copy(BINANCE), copy.copy(KRAKEN)]
-        self.symbols: dict[int, list[Symbol]] = {
-            1: [sym("BTC/USDT", 1, symbol_id=1), sym("ETH/USDT", 1, symbol_id=2, decimals=4)],
-            2: [sym("XBT/USD", 2, KRAKEN, symbol_id=3)],
-            9: [sym("ABC/DEF", 9, symbol_id=4)],
-        }
-        self.calls: Counter[str] = Counter()
-        self.pause = 0.0
-        self.error: Exception | None = None
-
-    async def _visit(self, method: str) -> None:
-        self.calls[method] += 1
-        if self.pause:
-            await asyncio.sleep(self.pause)  # makes concurrent misses really overlap
-        if self.error is not None:
-            raise self.error
-
-    async def get_exchange(self, ex_id: int | str) -> Exchange | None:
-        await self._visit("get_exchange")
-        return None
-
-    async def get_user_exchanges(self, user_id: int | str) -> list[Exchange]:
-        await self._visit("get_user_exchanges")
-        return []
-
-    async def get_cat_exchanges(self) -> list[CatExchange]:
-        await self._visit("get_cat_exchanges")
-        return [copy.copy(cat) for cat in self.catalog]
-
-    async def get_symbols(self, cat_ex_id: int | str) -> list[Symbol]:
-        await self._visit("get_symbols")
-        return copy.deepcopy(self.symbols.get(int(cat_ex_id), []))
 
 
 @pytest.fixture(autouse=True)
