@@ -12,7 +12,10 @@ import copy
 from collections import Counter
 from typing import Any
 
+from redis.asyncio import Redis
+
 from fullon_cache.models import CatExchange, Exchange, Symbol
+from fullon_cache.settings import CacheSettings
 
 BINANCE = CatExchange(cat_ex_id=1, name="binance", ohlcv_view="binance_ohlcv")
 KRAKEN = CatExchange(cat_ex_id=2, name="kraken", ohlcv_view="kraken_ohlcv")
@@ -67,3 +70,15 @@ class Database:
     async def get_symbols(self, cat_ex_id: int | str) -> list[Symbol]:
         await self._visit("get_symbols")
         return copy.deepcopy(self.symbols.get(int(cat_ex_id), []))
+
+
+def key(settings: CacheSettings, suffix: str) -> str:
+    return f"{settings.key_prefix}:{suffix}"
+
+
+async def stored_keys(raw_redis: Redis, settings: CacheSettings) -> set[str]:
+    """Every key of the test's namespace (SCAN on the raw client)."""
+    return {
+        k.decode().removeprefix(f"{settings.key_prefix}:")
+        async for k in raw_redis.scan_iter(match=f"{settings.key_prefix}:*")
+    }

@@ -9,7 +9,6 @@ The database is played by :class:`Database`, a small real source that counts its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,57 +21,20 @@ from fullon_cache import (
     InvalidInputError,
     InvalidTypeError,
     SymbolCache,
-    sources,
 )
 from fullon_cache.keys import COMPLETE_FIELD
 from fullon_cache.models import Exchange, Symbol
 from tests.support.proxy import FaultProxy
-from tests.support.reference import BINANCE, KRAKEN, Database, sym
+from tests.support.reference import BINANCE, KRAKEN, Database, key, stored_keys, sym
 
 GUARD = 10  # seconds; only turns a hang into a failure
 
 
-@pytest.fixture(autouse=True)
-def _no_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No process-wide default source (fullon_orm is absent, or ignored): only ours counts."""
-    monkeypatch.setattr(sources, "_chosen", [None])
-
-
-@pytest.fixture
-def db() -> Database:
-    return Database()
-
-
-@pytest.fixture
-async def cache(settings: CacheSettings, db: Database) -> AsyncIterator[SymbolCache]:
-    async with SymbolCache(settings) as cache:
-        cache.source = db
-        yield cache
-
-
-@pytest.fixture
-async def bare(settings: CacheSettings) -> AsyncIterator[SymbolCache]:
-    """A cache without any source: a miss is just a miss."""
-    async with SymbolCache(settings) as cache:
-        cache.source = None
-        assert cache.source is None
-        yield cache
-
-
-def key(settings: CacheSettings, suffix: str) -> str:
-    return f"{settings.key_prefix}:{suffix}"
+CACHE_CLASS = SymbolCache
 
 
 def tickers_key(cache: SymbolCache, exchange: str) -> str:
     return cache._keys.tickers(exchange)
-
-
-async def stored_keys(raw_redis: Redis, settings: CacheSettings) -> set[str]:
-    """Every key of the test's namespace (SCAN on the raw client)."""
-    return {
-        k.decode().removeprefix(f"{settings.key_prefix}:")
-        async for k in raw_redis.scan_iter(match=f"{settings.key_prefix}:*")
-    }
 
 
 def names(symbols: list[Symbol]) -> list[str]:

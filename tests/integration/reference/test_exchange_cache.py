@@ -8,7 +8,6 @@ The database is played by :class:`Database`, a small real source that counts its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
@@ -26,48 +25,12 @@ from fullon_cache import (
 from fullon_cache.keys import COMPLETE_FIELD, KeySpace
 from fullon_cache.models import CatExchange, Exchange
 from tests.support.proxy import FaultProxy
-from tests.support.reference import BINANCE, HEDGE, KRAKEN, MAIN, OTHER, Database
+from tests.support.reference import BINANCE, HEDGE, KRAKEN, MAIN, OTHER, Database, key, stored_keys
 
 GUARD = 10  # seconds; only turns a hang into a failure
 
 
-@pytest.fixture(autouse=True)
-def _no_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No process-wide default source (fullon_orm is absent, or ignored): only ours counts."""
-    monkeypatch.setattr(sources, "_chosen", [None])
-
-
-@pytest.fixture
-def db() -> Database:
-    return Database()
-
-
-@pytest.fixture
-async def cache(settings: CacheSettings, db: Database) -> AsyncIterator[ExchangeCache]:
-    async with ExchangeCache(settings) as cache:
-        cache.source = db
-        yield cache
-
-
-@pytest.fixture
-async def bare(settings: CacheSettings) -> AsyncIterator[ExchangeCache]:
-    """A cache without any source: a miss is just a miss."""
-    async with ExchangeCache(settings) as cache:
-        cache.source = None
-        assert cache.source is None
-        yield cache
-
-
-def key(settings: CacheSettings, suffix: str) -> str:
-    return f"{settings.key_prefix}:{suffix}"
-
-
-async def stored_keys(raw_redis: Redis, settings: CacheSettings) -> set[str]:
-    """Every key of the test's namespace (SCAN on the raw client)."""
-    return {
-        k.decode().removeprefix(f"{settings.key_prefix}:")
-        async for k in raw_redis.scan_iter(match=f"{settings.key_prefix}:*")
-    }
+CACHE_CLASS = ExchangeCache
 
 
 def by_id(exchanges: list[Exchange]) -> list[Exchange]:
