@@ -16,8 +16,8 @@ above it::
                          └─ BotCache        bot locks, opening-position marks, bot status
                              └─ OHLCVCache  candlestick bars
 
-Available in this release: ``BaseCache``, ``ProcessCache``, ``ExchangeCache`` and
-``SymbolCache``. The layers below them are being built on top of them.
+Available in this release: ``BaseCache``, ``ProcessCache``, ``ExchangeCache``, ``SymbolCache``
+and ``TickCache``. The layers below them are being built on top of them.
 
 Connecting
 ----------
@@ -61,6 +61,17 @@ once. ``get_exchange(ex_id)``, ``get_exchanges(user_id)``, ``get_cat_exchanges()
 exchange_name=)``, ``add_symbol(symbol)``, ``update_symbol(symbol)``, ``delete_symbol(symbol)``
 (its ticker goes too), ``symbol_exists(symbol)``.
 
+TickCache
+---------
+``set_ticker(tick)`` (store + index + publish, one round trip; an older tick never replaces a
+newer one), ``set_tickers_batch(ticks)``, ``get_ticker(symbol, exchange, max_age=)`` (raises
+``TickerStaleError`` when older than ``max_age``), ``get_price(symbol)``,
+``get_any_ticker(symbol)``, ``get_all_tickers()``, ``delete_ticker()``,
+``delete_exchange_tickers()``, ``get_next_ticker(symbol, exchange, timeout)``,
+``stream_ticker_updates(exchange, symbols)`` (resubscribes and resynchronizes; never goes
+backwards), ``get_tick_crawlers()`` / ``set_tick_crawlers()``, ``round_down()``; compat
+``get_tickers()``, ``update_ticker(exchange, tick)``, ``del_exchange_ticker()``.
+
 Errors
 ------
 Everything raised derives from ``CacheError`` (see ``fullon_cache.errors``): unavailable,
@@ -100,6 +111,7 @@ from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
 from fullon_cache.settings import CacheSettings
 from fullon_cache.sources import OrmSource, ReferenceSource, set_default_source
 from fullon_cache.symbol_cache import SymbolCache
+from fullon_cache.tick_cache import TickCache, TickerStaleError
 
 try:
     __version__ = _version("fullon-cache")
@@ -128,6 +140,8 @@ __all__ = [
     "ProcessType",
     "ReferenceSource",
     "SymbolCache",
+    "TickCache",
+    "TickerStaleError",
     "__version__",
     "close_all",
     "set_default_source",

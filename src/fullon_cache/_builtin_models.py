@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ __all__ = [
 _RELATIONSHIP = {"relationship": True}
 
 
+@functools.cache
 def stored_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     """The fields of dataclass ``cls`` that are stored: all but the relationships.
 
@@ -47,6 +49,18 @@ def stored_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
 
 def _is_required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+_LAYOUTS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The stored field names of ``cls`` and the required ones (computed once per class)."""
+    if cls not in _LAYOUTS:
+        fields = stored_fields(cls)
+        names = tuple(f.name for f in fields)
+        _LAYOUTS[cls] = names, tuple(f.name for f in fields if _is_required(f))
+    return _LAYOUTS[cls]
 
 
 class _Storable:
@@ -64,7 +78,7 @@ class _Storable:
             Balance(currency="BTC", total=1.5).to_dict()
             # {'currency': 'BTC', 'total': 1.5, 'free': 0.0, 'used': 0.0}
         """
-        return {f.name: getattr(self, f.name) for f in stored_fields(type(self))}
+        return {name: getattr(self, name) for name in _layout(type(self))[0]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -77,11 +91,11 @@ class _Storable:
             Balance.from_dict({"currency": "BTC", "free": 1.0, "unknown": 3})
             # Balance(currency='BTC', total=0.0, free=1.0, used=0.0)
         """
-        fields = stored_fields(cls)
-        missing = [f.name for f in fields if _is_required(f) and f.name not in data]
+        names, required = _layout(cls)
+        missing = [name for name in required if name not in data]
         if missing:
             raise TypeError(f"{cls.__name__}: missing required field(s): {', '.join(missing)}")
-        return cls(**{f.name: data[f.name] for f in fields if f.name in data})
+        return cls(**{name: data[name] for name in names if name in data})
 
 
 @dataclass(kw_only=True)

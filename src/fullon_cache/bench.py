@@ -21,8 +21,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.codecs import encode_model
 from fullon_cache.connection import close_all
+from fullon_cache.keys import KeySpace
+from fullon_cache.models import Tick
 from fullon_cache.settings import CacheSettings
+from fullon_cache.tick_cache import TickCache
 
 __all__ = ["Measurement", "format_table", "run_benchmark"]
 
@@ -101,8 +105,25 @@ async def run_benchmark(settings: CacheSettings, operations: int = 5000) -> list
             print(m.name, m.p50_us, m.ratio)
     """
     raw = _raw_client(settings)
-    cache = BaseCache(settings)
+    cache = TickCache(settings)
+    cache.source = None
     key = f"{settings.key_prefix}:errors:global"
+    keys = KeySpace(settings.key_prefix)
+    latest, times = keys.tickers("bench"), keys.ticker_times("bench")
+    updates, index = keys.ticker_updates("bench"), keys.ticker_exchanges()
+
+    def tick() -> Tick:
+        return Tick(symbol="BTC/USDT", exchange="bench", price=50000.0, time=time.time(),
+                    bid=49999.5, ask=50000.5, volume=1234.5)  # fmt: skip
+
+    async def raw_set_ticker() -> None:
+        data = encode_model(tick())
+        async with raw.pipeline(transaction=False) as pipe:
+            pipe.hset(latest, "BTC/USDT", data)
+            pipe.hset(times, "BTC/USDT", repr(time.time()))
+            pipe.publish(updates, data)
+            pipe.sadd(index, "bench")
+            await pipe.execute()
 
     async def fresh_instance_ping() -> None:
         async with BaseCache(settings) as short_lived:
@@ -127,6 +148,15 @@ async def run_benchmark(settings: CacheSettings, operations: int = 5000) -> list
                 "pop (empty queue)", cache.pop_global_error, lambda: raw.lpop(key), operations
             ),
             await _measure("push + pop", push_pop, raw_push_pop, operations),
+            await _measure(
+                "set_ticker", lambda: cache.set_ticker(tick()), raw_set_ticker, operations
+            ),
+            await _measure(
+                "get_ticker (hit)",
+                lambda: cache.get_ticker("BTC/USDT", "bench"),
+                lambda: raw.hget(latest, "BTC/USDT"),
+                operations,
+            ),
         ]
     finally:
         await cache.prepare_cache()

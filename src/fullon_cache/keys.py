@@ -159,6 +159,24 @@ class KeySpace:
         """Hash: symbol -> symbol (JSON) of one catalogue exchange, plus COMPLETE_FIELD."""
         return f"{self._head}symbols:{cat_ex_id}"
 
+    # Tickers: per exchange one hash tag for the latest values, their times and the channel.
+
     def tickers(self, exchange: str) -> str:
         """Hash: symbol -> latest ticker (JSON) of one exchange."""
         return f"{self._head}{{tickers:{exchange}}}:latest"
+
+    def ticker_times(self, exchange: str) -> str:
+        """Hash: symbol -> ``time`` of the stored ticker (so older ticks never overwrite it)."""
+        return f"{self._head}{{tickers:{exchange}}}:times"
+
+    def ticker_updates(self, exchange: str) -> str:
+        """Pub/sub channel: every ticker stored for one exchange (JSON)."""
+        return f"{self._head}{{tickers:{exchange}}}:updates"
+
+    def ticker_exchanges(self) -> str:
+        """Set: the exchanges that have tickers (no KEYS/SCAN needed to list them)."""
+        return f"{self._head}tickers:exchanges"
+
+    def tick_crawlers(self) -> str:
+        """The ticker-crawler configuration (JSON)."""
+        return f"{self._head}tickers:crawlers"

@@ -14,11 +14,12 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
     "PUSH_CAPPED",
+    "SET_TICKER",
     "STOP_PROCESS",
     "UPDATE_PROCESS",
     "Script",
+    "run_pipelined",
     "run_script",
 ]
 
@@ -127,13 +130,67 @@ HDEL_IF_EQUALS = Script(
     """,
 )
 
+SET_TICKER = Script(
+    "set_ticker",
+    """
+    -- KEYS[1]: an exchange's latest-ticker hash; KEYS[2]: the hash of their times
+    -- ARGV[1]: symbol; ARGV[2]: the tick's time (epoch seconds); ARGV[3]: the tick (JSON);
+    -- ARGV[4]: the exchange's update channel
+    -- returns: 1 when stored and published; 0 (nothing changes) when a newer tick is stored
+    local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
+    if stored and stored > tonumber(ARGV[2]) then return 0 end
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('PUBLISH', ARGV[4], ARGV[3])
+    return 1
+    """,
+)
+
 ALL_SCRIPTS: tuple[Script, ...] = (
+    SET_TICKER,
     PUSH_CAPPED,
     UPDATE_PROCESS,
     STOP_PROCESS,
     HSET_IF_FIELD_EXISTS,
     HDEL_IF_EQUALS,
 )
+
+
+ScriptCall = Callable[[Script, Sequence[str], Sequence[Any]], None]
+
+
+def _script_caller(pipe: Pipeline, *, by_sha: bool) -> ScriptCall:
+    def call(script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
+        if by_sha:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        else:
+            pipe.eval(script.source, len(keys), *keys, *args)
+
+    return call
+
+
+async def run_pipelined(client: Redis, build: Callable[[Pipeline, ScriptCall], None]) -> list[Any]:
+    """One pipeline (one round trip) in which ``build`` queues commands and scripts.
+
+    Scripts go by SHA1; if the server lacks one, nothing of it ran and the whole pipeline is
+    sent once more with the sources, so ``build`` may only queue idempotent commands besides
+    its scripts. Any error reply is raised after the pipeline completed.
+
+    Example::
+
+        await run_pipelined(client, lambda pipe, call: (call(SET_TICKER, keys, args),
+                                                        pipe.sadd(index, "binance")))
+    """
+    for by_sha in (True, False):
+        async with client.pipeline(transaction=False) as pipe:
+            build(pipe, _script_caller(pipe, by_sha=by_sha))
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        if not any(isinstance(result, NoScriptError) for result in results):
+            break
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 async def run_script(

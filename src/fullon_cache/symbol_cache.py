@@ -192,13 +192,16 @@ class SymbolCache(ExchangeCache):
         if exchange is None:
             cat = await self._cat_exchange_by_id(model.cat_ex_id)
             exchange = None if cat is None else cat.name
-        tickers = None if exchange is None else self._keys.tickers(identifier(exchange, "exchange"))
+        ticker_keys = []
+        if exchange is not None:
+            ex = identifier(exchange, "exchange")
+            ticker_keys = [self._keys.tickers(ex), self._keys.ticker_times(ex)]
 
         async def delete(client: Redis) -> list[Any]:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.hdel(key, model.symbol)
-                if tickers is not None:
-                    pipe.hdel(tickers, model.symbol)
+                for ticker_key in ticker_keys:
+                    pipe.hdel(ticker_key, model.symbol)
                 return await pipe.execute()
 
         deleted = await self._run(delete, idempotent=True, key=key)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from fullon_cache.errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["member", "optional_mapping", "optional_text", "seconds", "text"]
+__all__ = ["member", "number", "optional_mapping", "optional_text", "seconds", "text"]
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -37,6 +37,20 @@ def seconds(value: object, name: str, unit: str = "seconds") -> float:
     if not math.isfinite(value) or value < 0:
         raise InvalidInputError(f"{name} must be a finite number >= 0")
     return float(value)
+
+
+def number(value: object, name: str) -> float:
+    """A finite ``int`` or ``float`` (not ``bool``, not NaN or infinity).
+
+    Example::
+
+        number(50000.5, "price")   # 50000.5
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number")
+    return value
 
 
 def member(value: object, kind: type[_E], name: str) -> _E:

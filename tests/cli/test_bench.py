@@ -13,7 +13,14 @@ from fullon_cache.bench import Measurement, format_table
 from fullon_cache.cli import main
 from fullon_cache.local_server import LocalRedisServer
 
-OPERATIONS = ["ping", "ping, new instance", "pop (empty queue)", "push + pop"]
+OPERATIONS = [
+    "ping",
+    "ping, new instance",
+    "pop (empty queue)",
+    "push + pop",
+    "set_ticker",
+    "get_ticker (hit)",
+]
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ class FaultProxy:
         self._drops: deque[bool] = deque()
         self._request_seen = asyncio.Event()
         self.replies_dropped = 0
+        self.requests_forwarded = 0
+        """Client→server chunks relayed: one per round trip for small commands/pipelines."""
 
     @classmethod
     async def start(cls, upstream: Upstream) -> FaultProxy:
@@ -176,6 +178,7 @@ class FaultProxy:
                     continue
                 writer.write(chunk)
                 await writer.drain()
+                self.requests_forwarded += 1
                 self._request_seen.set()
 
     async def _pump_replies(

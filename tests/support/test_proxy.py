@@ -215,3 +215,17 @@ async def test_stop_closes_every_connection(redis_sock: Path, direct: aioredis.R
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_requests_forwarded_counts_round_trips(proxy: FaultProxy) -> None:
+    client = aioredis.Redis(host=proxy.host, port=proxy.port, retry=Retry(NoBackoff(), 0))
+    await client.ping()
+    before = proxy.requests_forwarded
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set("a", 1)
+        pipe.get("a")
+        await pipe.execute()
+    assert proxy.requests_forwarded - before == 1
+    await client.get("a")
+    assert proxy.requests_forwarded - before == 2
+    await client.aclose()

@@ -187,6 +187,7 @@ LAYERS = [
     fullon_cache.ProcessCache,
     fullon_cache.ExchangeCache,
     fullon_cache.SymbolCache,
+    fullon_cache.TickCache,
 ]
 """The chain built so far, root first (SPEC section 2); each layer inherits the one before."""
 
@@ -266,7 +267,8 @@ def test_package_constants_are_the_module_constants() -> None:
     assert docs.PROCESS_CACHE is api_reference.PROCESS_CACHE
     assert docs.EXCHANGE_CACHE is api_reference.EXCHANGE_CACHE
     assert docs.SYMBOL_CACHE is api_reference.SYMBOL_CACHE
-    references = {"BASE_CACHE", "PROCESS_CACHE", "EXCHANGE_CACHE", "SYMBOL_CACHE"}
+    assert docs.TICK_CACHE is api_reference.TICK_CACHE
+    references = {"BASE_CACHE", "PROCESS_CACHE", "EXCHANGE_CACHE", "SYMBOL_CACHE", "TICK_CACHE"}
     assert set(docs.__all__) == {*GUIDE_NAMES, *references, "get_all_docs"}
 
 
@@ -393,8 +395,8 @@ def _missing_package_names(text: str) -> set[str]:
 
 
 def test_the_method_check_notices_a_method_that_does_not_exist() -> None:
-    text = "await cache.ping() ... cache.get_keys('x') ... await cache.get_ticker('BTC')"
-    assert _missing_cache_methods(text) == {".get_ticker"}
+    text = "await cache.ping() ... cache.get_keys('x') ... await cache.get_tickr('BTC')"
+    assert _missing_cache_methods(text) == {".get_tickr"}
     assert _missing_cache_methods("cache._cache.close() then cache._cache.nope()") == {
         "._cache.nope"
     }

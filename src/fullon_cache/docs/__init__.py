@@ -18,6 +18,7 @@ from fullon_cache.docs.api_reference import (
     EXCHANGE_CACHE,
     PROCESS_CACHE,
     SYMBOL_CACHE,
+    TICK_CACHE,
 )
 from fullon_cache.docs.caching_guide import CACHING_GUIDE
 from fullon_cache.docs.migration import MIGRATION_GUIDE
@@ -34,6 +35,7 @@ __all__ = [
     "QUICK_START",
     "SYMBOL_CACHE",
     "TESTING_GUIDE",
+    "TICK_CACHE",
     "get_all_docs",
 ]
 

@@ -16,6 +16,7 @@ from fullon_cache.base_cache import BaseCache
 from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.process_cache import ProcessCache
 from fullon_cache.symbol_cache import SymbolCache
+from fullon_cache.tick_cache import TickCache
 
 __all__ = [
     "API_REFERENCE",
@@ -23,6 +24,7 @@ __all__ = [
     "EXCHANGE_CACHE",
     "PROCESS_CACHE",
     "SYMBOL_CACHE",
+    "TICK_CACHE",
     "describe",
 ]
 
@@ -63,4 +65,5 @@ BASE_CACHE = describe(BaseCache)
 PROCESS_CACHE = describe(ProcessCache)
 EXCHANGE_CACHE = describe(ExchangeCache)
 SYMBOL_CACHE = describe(SymbolCache)
-API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE, EXCHANGE_CACHE, SYMBOL_CACHE])
+TICK_CACHE = describe(TickCache)
+API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE, EXCHANGE_CACHE, SYMBOL_CACHE, TICK_CACHE])

@@ -86,6 +86,23 @@ Reference data (ExchangeCache, SymbolCache)
 * ``cache.get_symbol()`` reloads its exchange's symbols once on a miss (a new listing shows up
   without waiting for the TTL); ``cache.delete_symbol()`` also deletes the symbol's ticker.
 
+Tickers (TickCache)
+-------------------
+* Per exchange: a hash of the latest tickers, a hash of their times and an update channel,
+  under one hash tag ``{tickers:<exchange>}``; a set lists the exchanges that have tickers, so
+  ``cache.get_all_tickers()`` never scans and never relies on a fixed list of exchanges.
+* ``cache.set_ticker(tick)`` is one round trip: a script stores the tick unless a newer one
+  (by ``time``) is stored, and publishes it; the index update rides in the same pipeline.
+  ``cache.set_tickers_batch(ticks)`` sends 500 ticks per round trip.
+* Readers get the newest stored tick. ``max_age=`` turns an older one into TickerStaleError
+  (``.tick`` and ``.age`` tell how old): a stale price is never mistaken for a fresh one.
+* Updates are pub/sub, so best effort. ``cache.stream_ticker_updates(exchange)`` reads the
+  stored tickers after every (re)subscription, so an update missed while disconnected is
+  caught up, and it never yields a tick older than one it already yielded for that symbol.
+  ``cache.get_next_ticker(symbol, exchange, timeout)`` waits for one update.
+* Corrupted stored tickers are skipped (and counted) in listings; a single read raises
+  CacheCorruptedValueError. Stored ticks are validated like written ones.
+
 Server settings that matter
 ---------------------------
 * ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.

@@ -55,10 +55,23 @@ when switching a deployment over.
   ``<prefix>:symbols:<cat_ex_id>``. All are read through from the database again after the
   switch.
 
+* Tickers: the ``tickers:<exchange>`` hash is now ``<prefix>:{tickers:<exchange>}:latest``
+  (values are the JSON of the Tick model), with ``...:times`` beside it; updates are published
+  on ``<prefix>:{tickers:<exchange>}:updates`` (one channel per exchange, the payload is the
+  tick). ``<prefix>:tickers:exchanges`` lists the exchanges; the crawler configuration moved
+  from ``tick`` to ``<prefix>:tickers:crawlers``.
+
 Behaviour changes in the layers
 -------------------------------
 * ``update_process()`` merges params atomically (the older read-modify-write could lose a
   concurrent update) and returns False only for an unknown process; Redis failures raise.
 * Exchange and symbol reads no longer swallow database or Redis errors into ``None``/``[]``:
   a failing source raises ``CacheSourceError``, Redis failures a ``CacheError``.
+* ``get_any_ticker()`` searches every exchange that has tickers (no fixed list of five).
+* ``round_down()`` raises on Redis failures instead of returning (0, 0, 0), and never changes
+  the list it is given.
+* ``get_next_ticker()`` returns a Tick or None, whatever its argument.
+* ``update_ticker(exchange, tick)`` stores the tick; it no longer fails silently.
+* ``set_ticker()`` refuses to replace a newer stored tick (returns False) and rejects invalid
+  ticks (missing or non-finite price or time) instead of storing them.
 """

@@ -20,7 +20,12 @@ from types import ModuleType
 
 __all__ = ["EXAMPLES", "get_all_examples", "load"]
 
-EXAMPLES: tuple[str, ...] = ("basic_usage", "process_monitoring", "reference_data")
+EXAMPLES: tuple[str, ...] = (
+    "basic_usage",
+    "process_monitoring",
+    "reference_data",
+    "pubsub_example",
+)
 
 
 def load(name: str) -> ModuleType:

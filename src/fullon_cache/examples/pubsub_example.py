@@ -1,0 +1,79 @@
+"""TickCache: store tickers, read the latest, and follow updates as they are published.
+
+Run it: ``asyncio.run(pubsub_example.main())`` (uses REDIS_URL, namespace ``fullon_examples``)
+or ``fullon-cache demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from fullon_cache import CacheSettings, TickCache, TickerStaleError, close_all
+from fullon_cache.models import Tick
+
+SOURCE = Path(__file__).read_text(encoding="utf-8")
+
+
+async def main(settings: CacheSettings | None = None) -> None:
+    """Show tickers end to end: write, read, staleness, updates and a stream."""
+    settings = settings or CacheSettings.from_env().replace(key_prefix="fullon_examples")
+
+    async with TickCache(settings) as cache:
+        await cache.prepare_cache()
+        now = time.time()
+        await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="binance", price=50000.0, time=now))
+        await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="kraken", price=50010.0, time=now))
+        # An older tick never replaces a newer one (a lagging writer cannot move the price back).
+        assert not await cache.set_ticker(
+            Tick(symbol="BTC/USDT", exchange="binance", price=1.0, time=now - 60)
+        )
+        tick = await cache.get_ticker("BTC/USDT", "binance")
+        assert tick is not None
+        assert tick.price == 50000.0
+        assert tick.time == now  # exactly as stored
+        freshest = await cache.get_price("BTC/USDT")  # any exchange: the freshest ticker
+        print(f"BTC/USDT on binance: {tick.price}; on any exchange: {freshest}")
+
+        await cache.set_ticker(
+            Tick(symbol="ETH/USDT", exchange="binance", price=3000.0, time=now - 120)
+        )
+        try:
+            await cache.get_ticker("ETH/USDT", "binance", max_age=30)
+        except TickerStaleError as stale:
+            print(f"ETH/USDT is stale: {stale.age:.0f} s old")
+        else:
+            raise AssertionError("a 2 minute old ticker must be stale with max_age=30")
+
+        # Wait for the next update of one symbol.
+        async def publish_later() -> None:
+            await asyncio.sleep(0.1)
+            await cache.set_ticker(
+                Tick(symbol="ETH/USDT", exchange="binance", price=3010.0, time=time.time())
+            )
+
+        publisher = asyncio.create_task(publish_later())
+        update = await cache.get_next_ticker("ETH/USDT", "binance", timeout=5)
+        await publisher
+        assert update is not None
+        assert update.price == 3010.0
+        print(f"next ETH/USDT update: {update.price}")
+
+        # A stream first replays the stored state, then follows the updates, never backwards.
+        seen = []
+        stream = cache.stream_ticker_updates("binance", ["BTC/USDT"])
+        async with contextlib.aclosing(stream) as ticks:
+            async for tick in ticks:
+                seen.append(tick.price)
+                if len(seen) == 1:
+                    await cache.set_ticker(
+                        Tick(symbol="BTC/USDT", exchange="binance", price=50100.0, time=time.time())
+                    )
+                else:
+                    break
+        assert seen == [50000.0, 50100.0]
+        print(f"stream of BTC/USDT on binance: {seen}")
+        await cache.prepare_cache()
+    await close_all()
