@@ -41,7 +41,7 @@ Use
 
 The layers add their own calls; every cache can do everything of the layers above it:
 
-    from fullon_cache import ProcessCache, ProcessType, SymbolCache
+    from fullon_cache import ProcessCache, ProcessType, SymbolCache, TickCache
 
     async with ProcessCache() as cache:
         pid = await cache.register_process(ProcessType.TICK, "ticker binance")
@@ -49,6 +49,10 @@ The layers add their own calls; every cache can do everything of the layers abov
 
     async with SymbolCache() as cache:                           # reads through the database
         btc = await cache.get_symbol("BTC/USDT", exchange_name="binance")
+
+    async with TickCache() as cache:
+        await cache.set_ticker(tick)                             # store + publish, one round trip
+        tick = await cache.get_ticker("BTC/USDT", "binance", max_age=5)
 
 Opening a cache around every call (``async with BaseCache() as cache:``) is the intended
 pattern: it never opens a new connection. Pass ``CacheSettings`` or ``redis=<client>`` to
