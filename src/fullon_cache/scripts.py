@@ -174,23 +174,26 @@ async def run_pipelined(client: Redis, build: Callable[[Pipeline, ScriptCall], N
 
     Scripts go by SHA1; if the server lacks one, nothing of it ran and the whole pipeline is
     sent once more with the sources, so ``build`` may only queue idempotent commands besides
-    its scripts. Any error reply is raised after the pipeline completed.
+    its scripts. Error replies come back in the results, in their command's place (the
+    other commands ran), for the caller to map to the key they concern.
 
     Example::
 
         await run_pipelined(client, lambda pipe, call: (call(SET_TICKER, keys, args),
                                                         pipe.sadd(index, "binance")))
     """
-    for by_sha in (True, False):
-        async with client.pipeline(transaction=False) as pipe:
-            build(pipe, _script_caller(pipe, by_sha=by_sha))
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        if not any(isinstance(result, NoScriptError) for result in results):
-            break
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
+    results = await _execute(client, build, by_sha=True)
+    if any(isinstance(result, NoScriptError) for result in results):
+        results = await _execute(client, build, by_sha=False)
     return results
+
+
+async def _execute(
+    client: Redis, build: Callable[[Pipeline, ScriptCall], None], *, by_sha: bool
+) -> list[Any]:
+    async with client.pipeline(transaction=False) as pipe:
+        build(pipe, _script_caller(pipe, by_sha=by_sha))
+        return await pipe.execute(raise_on_error=False)
 
 
 async def run_script(

@@ -35,6 +35,7 @@ from fullon_cache.errors import (
     CacheUnknownOutcomeError,
     InvalidInputError,
     InvalidTypeError,
+    translate_redis_error,
 )
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
@@ -73,6 +74,8 @@ class TickerStaleError(CacheError):
 def _checked_tick(tick: object) -> Tick:
     if not isinstance(tick, Tick):
         raise InvalidTypeError(f"expected a Tick, not {type(tick).__name__}")
+    if not isinstance(tick.symbol, str) or not isinstance(tick.exchange, str):
+        raise InvalidTypeError("a ticker's symbol and exchange are text")
     identifier(tick.symbol, "tick.symbol")
     identifier(tick.exchange, "tick.exchange")
     return _with_numbers(tick)
@@ -80,7 +83,7 @@ def _checked_tick(tick: object) -> Tick:
 
 def _with_numbers(tick: Tick) -> Tick:
     if not isinstance(tick.symbol, str) or not isinstance(tick.exchange, str):
-        raise InvalidInputError("a ticker's symbol and exchange are text")
+        raise InvalidTypeError("a ticker's symbol and exchange are text")
     for name in _REQUIRED_NUMBERS:
         validation.number(getattr(tick, name), f"tick.{name}")
     for name in _OPTIONAL_NUMBERS:
@@ -139,7 +142,7 @@ class TickCache(SymbolCache):
 
         # Resending is harmless: an equal tick is stored again; streams drop the repeat.
         results = await self._run(lambda r: run_pipelined(r, build), idempotent=True)
-        return bool(results[0])
+        return bool(self._stored(results, [checked])[0])
 
     async def set_tickers_batch(self, ticks: Iterable[Tick]) -> int:
         """Store many ticks, pipelined (a few round trips per thousand); returns how many
@@ -150,6 +153,8 @@ class TickCache(SymbolCache):
 
             stored = await cache.set_tickers_batch(ticks)
         """
+        if not isinstance(ticks, Iterable) or isinstance(ticks, str | bytes | Mapping):
+            raise InvalidTypeError(f"expected Ticks, not {type(ticks).__name__}")
         checked = [_checked_tick(tick) for tick in ticks]
         index = self._keys.ticker_exchanges()
         stored = 0
@@ -162,8 +167,21 @@ class TickCache(SymbolCache):
                 pipe.sadd(index, *{tick.exchange for tick in chunk})
 
             results = await self._run(lambda r: run_pipelined(r, build), idempotent=True)
-            stored += sum(int(result) for result in results[: len(chunk)])
+            stored += sum(self._stored(results, chunk))
         return stored
+
+    def _stored(self, results: list[Any], ticks: list[Tick]) -> list[int]:
+        """The script results of ``ticks`` (1 stored, 0 older); an error reply raises for its
+        key — the other commands of that pipeline did run."""
+        for position, outcome in enumerate(results):
+            if isinstance(outcome, Exception):
+                key = (
+                    self._keys.tickers(ticks[position].exchange)
+                    if position < len(ticks)
+                    else self._keys.ticker_exchanges()
+                )
+                raise translate_redis_error(outcome, sent=True, key=key) from outcome
+        return [int(outcome) for outcome in results[: len(ticks)]]
 
     async def update_ticker(self, exchange: str, tick: Tick) -> bool:
         """Compat: store ``tick`` under ``exchange`` (the caller's tick is not changed).
@@ -275,7 +293,7 @@ class TickCache(SymbolCache):
         return float(max(ticks, key=lambda tick: tick.time).price) if ticks else 0.0
 
     async def get_any_ticker(self, symbol_or_str: Symbol | str) -> Tick | None:
-        """The symbol's ticker on its own exchange, else on any exchange that has one.
+        """The symbol's ticker on its own exchange, else the freshest on any other exchange.
 
         Example::
 
@@ -283,12 +301,12 @@ class TickCache(SymbolCache):
         """
         name, own = await self._symbol_and_exchange(symbol_or_str, None)
         if own is not None:
-            tick = await self.get_ticker(name, own)
-            if tick is not None:
-                return tick
+            mine = await self._from_exchanges([own], name)
+            if mine:
+                return mine[0]
         others = [ex for ex in await self._exchanges_with_tickers() if ex != own]
         ticks = await self._from_exchanges(others, name)
-        return ticks[0] if ticks else None
+        return max(ticks, key=lambda tick: tick.time) if ticks else None
 
     async def get_all_tickers(
         self, exchange_name: str = "", cat_ex_id: int | None = None
@@ -370,9 +388,10 @@ class TickCache(SymbolCache):
                 pipe.hlen(latest)
                 pipe.delete(latest, times)
                 pipe.srem(index, ex)
-                return await pipe.execute()
+                return await pipe.execute(raise_on_error=False)
 
-        return int((await self._run(delete, idempotent=True, key=latest))[0])
+        count = (await self._run(delete, idempotent=True, key=latest))[0]
+        return 0 if isinstance(count, Exception) else int(count)  # a wrong-type key: gone now
 
     async def del_exchange_ticker(self, exchange: str) -> int:
         """Compat alias of :meth:`delete_exchange_tickers`.
@@ -413,7 +432,7 @@ class TickCache(SymbolCache):
             if ticks:
                 yield ticks[0]
 
-    async def stream_ticker_updates(
+    def stream_ticker_updates(
         self,
         exchange: str,
         symbols: list[str] | None = None,
@@ -437,6 +456,11 @@ class TickCache(SymbolCache):
         ex = identifier(exchange, "exchange")
         wanted = None if symbols is None else {identifier(s, "symbol") for s in symbols}
         limit = validation.seconds(reconnect_timeout, "reconnect_timeout")
+        return self._stream(ex, wanted, limit)
+
+    async def _stream(
+        self, ex: str, wanted: set[str] | None, limit: float
+    ) -> AsyncGenerator[Tick, None]:
         newest: dict[str, float] = {}
         channel = self._keys.ticker_updates(ex)
         failing_since: float | None = None
@@ -503,15 +527,16 @@ class TickCache(SymbolCache):
 
             await cache.round_down("ETH/BTC", "binance", [1.0, 0.0, 1.0], futures=False)
         """
+        name, ex = identifier(symbol, "symbol"), identifier(exchange, "exchange")
         values = tuple(float(validation.number(size, "sizes[]")) for size in sizes)
         if len(values) != 3:
             raise InvalidInputError("sizes must be three numbers: free, used, total")
         if not any(values):
             return 0.0, 0.0, 0.0
-        base, slash, quote = identifier(symbol, "symbol").partition("/")
+        base, slash, quote = name.partition("/")
         if not slash or base == "BTC" or futures:
             return values[0], values[1], values[2]
-        tick = await self.get_ticker(symbol, exchange)
+        tick = await self.get_ticker(name, ex)
         if tick is None:
             return 0.0, 0.0, 0.0
         rate = 1.0 if "USD" in quote else await self.get_price(f"{quote}/USDT")
