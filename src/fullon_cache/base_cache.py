@@ -330,6 +330,18 @@ class BaseCache:
             raw = await self._blocking_pop(key, seconds)
         return None if raw is None else decode_text(raw, key)
 
+    async def _read_many(self, command: str, keys: list[str], *args: Any) -> list[Any]:
+        """``command`` (a read such as ``hgetall``) on every key in one round trip; an error
+        reply comes back in its key's place instead of failing the others."""
+
+        async def read(client: Redis) -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    getattr(pipe, command)(key, *args)
+                return await pipe.execute(raise_on_error=False)
+
+        return await self._run(read, idempotent=True)
+
     def _skip_corrupted(self, error: CacheCorruptedValueError) -> None:
         """One undecodable entry of a collection: log it, count it, carry on with the rest."""
         self.corrupted_skipped += 1

@@ -325,15 +325,8 @@ class ProcessCache(BaseCache):
         undecodable records leave the index; corrupted records are skipped and counted."""
         ids, stale = self._valid_ids(members)
         keys = [self._keys.process(pid) for pid in ids]
-
-        async def read(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(key)
-                return await pipe.execute(raise_on_error=False)
-
         records = []
-        for pid, key, raw in zip(ids, keys, await self._run(read, idempotent=True), strict=True):
+        for pid, key, raw in zip(ids, keys, await self._read_many("hgetall", keys), strict=True):
             if not raw:
                 stale.append(pid.encode())
                 continue

@@ -255,14 +255,7 @@ class TickCache(SymbolCache):
     async def _from_exchanges(self, exchanges: list[str], symbol: str) -> list[Tick]:
         """The ticker of ``symbol`` on each exchange that has one (one round trip)."""
         keys = [self._keys.tickers(ex) for ex in exchanges]
-
-        async def read(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hget(key, symbol)
-                return await pipe.execute(raise_on_error=False)
-
-        found = await self._run(read, idempotent=True)
+        found = await self._read_many("hget", keys, symbol)
         return self._decoded(
             (key, raw) for key, raw in zip(keys, found, strict=True) if raw is not None
         )
@@ -326,15 +319,8 @@ class TickCache(SymbolCache):
         else:
             exchanges = await self._exchanges_with_tickers()
         keys = [self._keys.tickers(ex) for ex in exchanges]
-
-        async def read(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(key)
-                return await pipe.execute(raise_on_error=False)
-
         entries: list[tuple[str, Any]] = []
-        for key, found in zip(keys, await self._run(read, idempotent=True), strict=True):
+        for key, found in zip(keys, await self._read_many("hgetall", keys), strict=True):
             if isinstance(found, Exception):
                 entries.append((key, found))
             else:
