@@ -16,8 +16,9 @@ above it::
                          └─ BotCache        bot locks, opening-position marks, bot status
                              └─ OHLCVCache  candlestick bars
 
-Available in this release: ``BaseCache``, ``ProcessCache``, ``ExchangeCache``, ``SymbolCache``
-and ``TickCache``. The layers below them are being built on top of them.
+Available in this release: ``BaseCache`` down to ``TradesCache`` (``ProcessCache``,
+``ExchangeCache``, ``SymbolCache``, ``TickCache``, ``AccountCache``, ``OrdersCache``,
+``TradesCache``). ``BotCache`` and ``OHLCVCache`` are being built on top of them.
 
 Connecting
 ----------
@@ -72,6 +73,21 @@ newer one), ``set_tickers_batch(ticks)``, ``get_ticker(symbol, exchange, max_age
 backwards), ``get_tick_crawlers()`` / ``set_tick_crawlers()``, ``round_down()``; compat
 ``get_tickers()``, ``update_ticker(exchange, tick)``, ``del_exchange_ticker()``.
 
+AccountCache, OrdersCache, TradesCache
+--------------------------------------
+Accounts: ``upsert_user_account()``, ``get_full_account()``, ``get_all_accounts()``,
+``set_user_balances()``, ``get_user_balance()``, ``get_user_balances()``; positions (one
+symbol changes atomically): ``upsert_positions()``, ``upsert_position()``, ``set_position()``,
+``get_position()`` (an empty Position on a miss), ``get_positions(ex_id)`` (that account
+only), ``get_all_positions()``, ``delete_position()``, ``clean_positions()``.
+Orders: ``save_order_data()`` / ``update_order()`` (atomic merges; a canceled order expires
+alone), ``save_order()``, ``get_order_status()``, ``get_orders()``, ``delete_order()``; queues
+that never lose an order: ``push_open_order()``, ``pop_open_order()``, ``async with
+cache.claim_open_order(queue) as order`` (acknowledged when the block exits cleanly),
+``requeue_stale_orders()``, ``get_queue_length()``.
+Trades: ``push_trade_list()``, ``get_trades()`` (an atomic drain), trade and user-trade
+statuses, per-user trade queues (``push_my_trades_list()``, ``pop_my_trade(timeout=)``).
+
 Errors
 ------
 Everything raised derives from ``CacheError`` (see ``fullon_cache.errors``): unavailable,
@@ -90,6 +106,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 from types import ModuleType as _ModuleType
 
+from fullon_cache.account_cache import AccountCache
 from fullon_cache.base_cache import BaseCache
 from fullon_cache.connection import close_all
 from fullon_cache.errors import (
@@ -107,11 +124,13 @@ from fullon_cache.errors import (
     InvalidTypeError,
 )
 from fullon_cache.exchange_cache import ExchangeCache
+from fullon_cache.orders_cache import OrdersCache
 from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
 from fullon_cache.settings import CacheSettings
 from fullon_cache.sources import OrmSource, ReferenceSource, set_default_source
 from fullon_cache.symbol_cache import SymbolCache
 from fullon_cache.tick_cache import TickCache, TickerStaleError
+from fullon_cache.trades_cache import TradesCache
 
 try:
     __version__ = _version("fullon-cache")
@@ -119,6 +138,7 @@ except _PackageNotFoundError:  # pragma: no cover - only when run from a source 
     __version__ = "0.0.0"
 
 __all__ = [
+    "AccountCache",
     "BaseCache",
     "CacheClosedError",
     "CacheCommandError",
@@ -134,6 +154,7 @@ __all__ = [
     "ExchangeCache",
     "InvalidInputError",
     "InvalidTypeError",
+    "OrdersCache",
     "OrmSource",
     "ProcessCache",
     "ProcessStatus",
@@ -142,6 +163,7 @@ __all__ = [
     "SymbolCache",
     "TickCache",
     "TickerStaleError",
+    "TradesCache",
     "__version__",
     "close_all",
     "set_default_source",

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -80,6 +81,17 @@ async def _next_of_type(pubsub: PubSub, kind: str) -> dict[str, Any]:
         except RedisError as exc:
             raise translate_redis_error(exc, sent=False) from exc
     return message
+
+
+async def _blocking_command(
+    client: Redis, key: str, into: str | None, seconds: float
+) -> bytes | None:
+    if into is None:
+        reply = await client.blpop([key], timeout=seconds)
+        return None if reply is None else cast("bytes", reply[1])
+    # redis-py types the timeout as int; Redis takes fractions of a second.
+    moved = await client.blmove(key, into, seconds, "LEFT", "RIGHT")  # type: ignore[arg-type]
+    return cast("bytes | None", moved)
 
 
 class _Resend(enum.Enum):
@@ -280,11 +292,17 @@ class BaseCache:
             await asyncio.sleep(_backoff(attempt))
 
     async def _check_eviction_policy(self, conns: Connections) -> None:
-        try:
-            memory = await conns.client.info("memory")
-        except ResponseError:  # INFO refused by an ACL: nothing to learn, nothing to warn about
-            memory = {}
-        conns.policy_checked = True
+        """Once per pool: warn when Redis may evict keys. Concurrent first calls wait for
+        the one check, which takes a connection like any call (never one too many)."""
+        async with conns.policy_lock:
+            if conns.policy_checked:
+                return
+            try:
+                async with conns.limiter or contextlib.nullcontext():
+                    memory = await conns.client.info("memory")
+            except ResponseError:  # INFO refused by an ACL: nothing to learn or warn about
+                memory = {}
+            conns.policy_checked = True
         policy = memory.get("maxmemory_policy", "noeviction")
         if policy != "noeviction":
             connection_logger.warning(
@@ -293,24 +311,28 @@ class BaseCache:
                 policy=policy,
             )
 
-    async def _blocking_pop(self, key: str, timeout: float) -> bytes | None:
-        """BLPOP ``key`` for up to ``timeout`` seconds (> 0), in chunks that fit any socket
-        timeout of the blocking client, so a long wait ends in None, not in a timeout error."""
+    async def _blocking_pop(
+        self, key: str, timeout: float, *, into: str | None = None
+    ) -> bytes | None:
+        """Take the head of list ``key``, waiting up to ``timeout`` seconds (> 0): BLPOP, or
+        BLMOVE onto the tail of list ``into`` (a processing list: nothing is lost if the reply
+        is). Waits in chunks that fit any socket timeout of the blocking client, so a long
+        wait ends in None, not in a timeout error."""
         loop = asyncio.get_running_loop()
         ends = loop.time() + timeout
         remaining = timeout
         while True:
             limit = self._connections().block_limit
             chunk = remaining if limit is None else min(remaining, limit)
-            reply: Any = await self._run(
-                lambda r: r.blpop([key], timeout=chunk),  # noqa: B023 - awaited at once
+            reply = await self._run(
+                lambda r: _blocking_command(r, key, into, chunk),  # noqa: B023 - awaited at once
                 idempotent=False,
                 key=key,
                 blocking=chunk,
             )
             remaining = ends - loop.time()
             if reply is not None or remaining < 0.01:
-                return reply[1] if reply is not None else None
+                return reply
 
     async def _push_text(self, key: str, text: str, cap: int) -> None:
         """Append ``text`` to the capped FIFO list ``key`` (the oldest entries beyond drop)."""

@@ -134,6 +134,7 @@ class Connections:
         self.owned = settings is not None
         self.closed = False
         self.policy_checked = False
+        self.policy_lock = asyncio.Lock()
         self._settings = settings
         self._blocking: Redis | None = None if self.owned else client
         self.limiter = asyncio.Semaphore(limit) if limit else None

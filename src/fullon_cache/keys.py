@@ -27,7 +27,14 @@ import re
 
 from fullon_cache.errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["COMPLETE_FIELD", "MAX_IDENTIFIER_LENGTH", "KeySpace", "escape_glob", "identifier"]
+__all__ = [
+    "COMPLETE_FIELD",
+    "MAX_IDENTIFIER_LENGTH",
+    "KeySpace",
+    "escape_glob",
+    "identifier",
+    "normalize_symbol",
+]
 
 MAX_IDENTIFIER_LENGTH = 200
 COMPLETE_FIELD = "\x00complete"
@@ -64,6 +71,16 @@ def identifier(value: object, name: str, max_length: int = MAX_IDENTIFIER_LENGTH
     if not text.isprintable():
         raise InvalidInputError(f"{name} must not contain control characters")
     return text
+
+
+def normalize_symbol(symbol: str) -> str:
+    """The form of a symbol used in trade and OHLCV key names: ``BTC/USDT`` -> ``BTCUSDT``.
+
+    Example::
+
+        normalize_symbol("BTC/USDT") == normalize_symbol("BTCUSDT")   # True
+    """
+    return symbol.replace("/", "")
 
 
 def escape_glob(text: str) -> str:
@@ -180,3 +197,72 @@ class KeySpace:
     def tick_crawlers(self) -> str:
         """The ticker-crawler configuration (JSON)."""
         return f"{self._head}tickers:crawlers"
+
+    # Accounts and positions.
+
+    def accounts(self) -> str:
+        """Hash: ex_id -> the account snapshot (JSON) of that exchange account."""
+        return f"{self._head}accounts"
+
+    def balances(self, ex_id: str) -> str:
+        """Hash: currency -> balance (JSON) of one exchange account."""
+        return f"{self._head}balances:{ex_id}"
+
+    def positions(self, ex_id: str) -> str:
+        """Hash: symbol -> position (JSON) of one exchange account."""
+        return f"{self._head}positions:{ex_id}"
+
+    def position_exchanges(self) -> str:
+        """Set: the exchange accounts that have positions."""
+        return f"{self._head}positions:exchanges"
+
+    # Orders: per exchange one hash tag (order hashes + id index), per queue another.
+
+    def order(self, exchange: str, order_id: str) -> str:
+        """Hash of one order: field -> JSON value (expires when the order is canceled)."""
+        return f"{self._head}{{orders:{exchange}}}:order:{order_id}"
+
+    def order_ids(self, exchange: str) -> str:
+        """Set: the ids of an exchange's stored orders."""
+        return f"{self._head}{{orders:{exchange}}}:ids"
+
+    def queue_pending(self, queue: str) -> str:
+        """FIFO list of an order queue's waiting items."""
+        return f"{self._head}{{oq:{queue}}}:pending"
+
+    def queue_processing(self, queue: str) -> str:
+        """List of the items consumers took but did not acknowledge yet."""
+        return f"{self._head}{{oq:{queue}}}:processing"
+
+    def queue_claims(self, queue: str) -> str:
+        """Hash: item id -> epoch seconds it was claimed."""
+        return f"{self._head}{{oq:{queue}}}:claims"
+
+    def queue_dead(self, queue: str) -> str:
+        """List of undecodable items taken off a queue (kept for inspection)."""
+        return f"{self._head}{{oq:{queue}}}:dead"
+
+    # Trades.
+
+    # The braces around the first component keep two-part names unambiguous: identifiers
+    # may hold ":" (BTC/USDT:USDT) but never braces.
+
+    def trades(self, exchange: str, symbol: str) -> str:
+        """FIFO list of one exchange's trades of one symbol (symbol normalized)."""
+        return f"{self._head}trades:list:{{{exchange}}}:{normalize_symbol(symbol)}"
+
+    def exchange_trades(self, exchange: str) -> str:
+        """FIFO list of one exchange's trades (any symbol)."""
+        return f"{self._head}trades:exchange:{{{exchange}}}"
+
+    def trade_statuses(self) -> str:
+        """Hash: trade status key -> ISO time of its last update."""
+        return f"{self._head}trades:status"
+
+    def user_trade_statuses(self) -> str:
+        """Hash: user-trade status key -> ISO time of its last update."""
+        return f"{self._head}trades:user_status"
+
+    def user_trades(self, uid: str, exchange: str) -> str:
+        """FIFO list of one user's trades on one exchange."""
+        return f"{self._head}trades:user:{{{uid}}}:{exchange}"

@@ -27,7 +27,11 @@ __all__ = [
     "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
     "PUSH_CAPPED",
+    "REPLACE_HASH",
+    "REQUEUE_STALE",
+    "SAVE_ORDER",
     "SET_TICKER",
+    "SREM_IF_MISSING",
     "STOP_PROCESS",
     "UPDATE_PROCESS",
     "Script",
@@ -146,7 +150,89 @@ SET_TICKER = Script(
     """,
 )
 
+REPLACE_HASH = Script(
+    "replace_hash",
+    """
+    -- KEYS[1]: a hash; ARGV: field, value pairs (none: the hash is deleted)
+    -- returns: the number of fields it holds now
+    redis.call('DEL', KEYS[1])
+    if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+    return #ARGV / 2
+    """,
+)
+
+SAVE_ORDER = Script(
+    "save_order",
+    """
+    -- KEYS[1]: the order hash; KEYS[2]: the exchange's order-id set
+    -- ARGV[1]: order id; ARGV[2]: 'merge', 'update' (only if stored) or 'replace';
+    -- ARGV[3]: 'expire', 'persist' or '' (keep the TTL); ARGV[4]: TTL seconds;
+    -- ARGV[5..]: field, value pairs
+    -- returns: 1, or 0 for 'update' of an order that is not stored (nothing written)
+    if ARGV[2] == 'update' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if ARGV[2] == 'replace' then redis.call('DEL', KEYS[1]) end
+    if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+    if ARGV[3] == 'expire' then
+        redis.call('EXPIRE', KEYS[1], ARGV[4])
+    elseif ARGV[3] == 'persist' then
+        redis.call('PERSIST', KEYS[1])
+    end
+    redis.call('SADD', KEYS[2], ARGV[1])
+    return 1
+    """,
+)
+
+REQUEUE_STALE = Script(
+    "requeue_stale",
+    """
+    -- KEYS[1]: a queue's pending list; KEYS[2]: its processing list; KEYS[3]: its claims hash
+    -- ARGV[1]: now (epoch seconds); ARGV[2]: age (seconds) from which a claim is stale
+    -- Items are "<id>:<payload>"; an item seen without a claim time is claimed as of now.
+    -- returns: how many items went back to the head of the pending list (oldest first)
+    local now, age = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local items = redis.call('LRANGE', KEYS[2], 0, -1)
+    local moved = 0
+    for i = #items, 1, -1 do
+        local item = items[i]
+        local id = string.match(item, '^([^:]+):') or item
+        local claimed = tonumber(redis.call('HGET', KEYS[3], id))
+        if not claimed then
+            claimed = now
+            redis.call('HSET', KEYS[3], id, ARGV[1])
+        end
+        if now - claimed >= age then
+            redis.call('LREM', KEYS[2], 1, item)
+            redis.call('LPUSH', KEYS[1], item)
+            redis.call('HDEL', KEYS[3], id)
+            moved = moved + 1
+        end
+    end
+    return moved
+    """,
+)
+
+SREM_IF_MISSING = Script(
+    "srem_if_missing",
+    """
+    -- KEYS[1]: an index set; KEYS[2..]: the keys its members stand for
+    -- ARGV[i]: the member standing for KEYS[i + 1]
+    -- Drops a member only while its key does not exist (a key written meanwhile keeps it).
+    -- returns: how many members were dropped
+    local dropped = 0
+    for i = 1, #ARGV do
+        if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+            dropped = dropped + redis.call('SREM', KEYS[1], ARGV[i])
+        end
+    end
+    return dropped
+    """,
+)
+
 ALL_SCRIPTS: tuple[Script, ...] = (
+    SREM_IF_MISSING,
+    SAVE_ORDER,
+    REQUEUE_STALE,
+    REPLACE_HASH,
     SET_TICKER,
     PUSH_CAPPED,
     UPDATE_PROCESS,

@@ -217,3 +217,14 @@ async def test_a_subscription_waits_for_a_slow_confirmation(
             assert await cache.broadcast_message("tick", "hello") == 1
             note = await anext(messages)
         assert note["message"] == "hello"
+
+
+async def test_a_burst_of_first_calls_waits_for_connections_instead_of_failing(
+    proxy: FaultProxy, proxied_settings: CacheSettings
+) -> None:
+    """More concurrent first calls than connections, slow replies: the one-time start-up
+    check must take a connection like any call, so every caller waits its turn."""
+    proxy.set_delay(0.05)
+    async with BaseCache(proxied_settings.replace(max_connections=2, socket_timeout=5)) as cache:
+        results = await asyncio.gather(*(cache.ping() for _ in range(20)))
+    assert results == [True] * 20

@@ -188,6 +188,9 @@ LAYERS = [
     fullon_cache.ExchangeCache,
     fullon_cache.SymbolCache,
     fullon_cache.TickCache,
+    fullon_cache.AccountCache,
+    fullon_cache.OrdersCache,
+    fullon_cache.TradesCache,
 ]
 """The chain built so far, root first (SPEC section 2); each layer inherits the one before."""
 
@@ -268,7 +271,19 @@ def test_package_constants_are_the_module_constants() -> None:
     assert docs.EXCHANGE_CACHE is api_reference.EXCHANGE_CACHE
     assert docs.SYMBOL_CACHE is api_reference.SYMBOL_CACHE
     assert docs.TICK_CACHE is api_reference.TICK_CACHE
-    references = {"BASE_CACHE", "PROCESS_CACHE", "EXCHANGE_CACHE", "SYMBOL_CACHE", "TICK_CACHE"}
+    assert docs.ACCOUNT_CACHE is api_reference.ACCOUNT_CACHE
+    assert docs.ORDERS_CACHE is api_reference.ORDERS_CACHE
+    assert docs.TRADES_CACHE is api_reference.TRADES_CACHE
+    references = {
+        "BASE_CACHE",
+        "PROCESS_CACHE",
+        "EXCHANGE_CACHE",
+        "SYMBOL_CACHE",
+        "TICK_CACHE",
+        "ACCOUNT_CACHE",
+        "ORDERS_CACHE",
+        "TRADES_CACHE",
+    }
     assert set(docs.__all__) == {*GUIDE_NAMES, *references, "get_all_docs"}
 
 

@@ -13,12 +13,15 @@ Example::
 from __future__ import annotations
 
 from fullon_cache.docs.api_reference import (
+    ACCOUNT_CACHE,
     API_REFERENCE,
     BASE_CACHE,
     EXCHANGE_CACHE,
+    ORDERS_CACHE,
     PROCESS_CACHE,
     SYMBOL_CACHE,
     TICK_CACHE,
+    TRADES_CACHE,
 )
 from fullon_cache.docs.caching_guide import CACHING_GUIDE
 from fullon_cache.docs.migration import MIGRATION_GUIDE
@@ -26,16 +29,19 @@ from fullon_cache.docs.quickstart import GUIDE as QUICK_START
 from fullon_cache.docs.testing_guide import TESTING_GUIDE
 
 __all__ = [
+    "ACCOUNT_CACHE",
     "API_REFERENCE",
     "BASE_CACHE",
     "CACHING_GUIDE",
     "EXCHANGE_CACHE",
     "MIGRATION_GUIDE",
+    "ORDERS_CACHE",
     "PROCESS_CACHE",
     "QUICK_START",
     "SYMBOL_CACHE",
     "TESTING_GUIDE",
     "TICK_CACHE",
+    "TRADES_CACHE",
     "get_all_docs",
 ]
 

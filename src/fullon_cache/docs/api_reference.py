@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import inspect
 
+from fullon_cache.account_cache import AccountCache
 from fullon_cache.base_cache import BaseCache
 from fullon_cache.exchange_cache import ExchangeCache
+from fullon_cache.orders_cache import OrdersCache
 from fullon_cache.process_cache import ProcessCache
 from fullon_cache.symbol_cache import SymbolCache
 from fullon_cache.tick_cache import TickCache
+from fullon_cache.trades_cache import TradesCache
 
 __all__ = [
+    "ACCOUNT_CACHE",
     "API_REFERENCE",
     "BASE_CACHE",
     "EXCHANGE_CACHE",
+    "ORDERS_CACHE",
     "PROCESS_CACHE",
     "SYMBOL_CACHE",
     "TICK_CACHE",
+    "TRADES_CACHE",
     "describe",
 ]
 
@@ -66,4 +72,18 @@ PROCESS_CACHE = describe(ProcessCache)
 EXCHANGE_CACHE = describe(ExchangeCache)
 SYMBOL_CACHE = describe(SymbolCache)
 TICK_CACHE = describe(TickCache)
-API_REFERENCE = "\n".join([BASE_CACHE, PROCESS_CACHE, EXCHANGE_CACHE, SYMBOL_CACHE, TICK_CACHE])
+ACCOUNT_CACHE = describe(AccountCache)
+ORDERS_CACHE = describe(OrdersCache)
+TRADES_CACHE = describe(TradesCache)
+API_REFERENCE = "\n".join(
+    [
+        BASE_CACHE,
+        PROCESS_CACHE,
+        EXCHANGE_CACHE,
+        SYMBOL_CACHE,
+        TICK_CACHE,
+        ACCOUNT_CACHE,
+        ORDERS_CACHE,
+        TRADES_CACHE,
+    ]
+)

@@ -103,6 +103,37 @@ Tickers (TickCache)
 * Corrupted stored tickers are skipped (and counted) in listings; a single read raises
   CacheCorruptedValueError. Stored ticks are validated like written ones.
 
+Accounts and positions (AccountCache)
+-------------------------------------
+* Account snapshots live in one hash (ex_id -> JSON, stamped with ``date``); balances and
+  positions in one hash per exchange account (currency -> balance, symbol -> position).
+* ``cache.upsert_position(position)`` / ``cache.set_position(ex_id, position)`` change one
+  symbol atomically and leave the others alone; ``cache.upsert_positions(ex_id, positions)``
+  replaces an account's positions in one step (an empty list deletes them).
+  ``cache.get_positions(ex_id)`` returns only that account's positions.
+* Caller dicts and models are never changed (stamps go on stored copies).
+
+Orders (OrdersCache)
+--------------------
+* Each order is a hash of JSON fields under ``{orders:<exchange>}``: ``save_order_data`` and
+  ``update_order`` merge the given (non-None) fields in one script, so concurrent updates of
+  different fields all survive; ``save_order`` replaces. A canceled order expires after
+  CACHE_TTL_ORDER seconds on its own key, never touching the other orders.
+* Queues are at-least-once. ``cache.pop_open_order(queue)`` and ``cache.claim_open_order(queue)``
+  move the item onto a processing list in the same step as they take it (BLMOVE), so a lost
+  reply or a crashed consumer leaves it there instead of losing it.
+  ``cache.claim_open_order`` acknowledges only when its block exits cleanly;
+  ``cache.requeue_stale_orders(queue, older_than)`` puts unacknowledged items back at the head.
+  Make order handling idempotent (the order id): an item may be delivered twice.
+* Undecodable queue items are moved to a dead list (kept for inspection) and counted.
+
+Trades (TradesCache)
+--------------------
+* Trade lists per exchange and symbol (``BTC/USDT`` and ``BTCUSDT`` name the same list).
+  ``cache.get_trades(symbol, exchange)`` drains a list in one MULTI: a trade pushed meanwhile
+  is either in this drain or in the next, never lost, never twice.
+* Per-user trade queues pop with any timeout (blocking on a connection of their own).
+
 Server settings that matter
 ---------------------------
 * ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.

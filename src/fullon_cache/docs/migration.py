@@ -61,6 +61,18 @@ when switching a deployment over.
   tick). ``<prefix>:tickers:exchanges`` lists the exchanges; the crawler configuration moved
   from ``tick`` to ``<prefix>:tickers:crawlers``.
 
+* Accounts, balances, positions: ``accounts`` (hash) is now ``<prefix>:accounts``; balances
+  and positions are ``<prefix>:balances:<ex_id>`` and ``<prefix>:positions:<ex_id>`` (one
+  hash per exchange account, so ``get_positions(ex_id)`` returns only that account's).
+* Orders: the ``order_status:<exchange>`` hash (one JSON per order, expiring as a whole) is
+  now one hash per order, ``<prefix>:{orders:<exchange>}:order:<id>``, plus an id set; queue
+  items are no longer bare order ids on a list popped with BLPOP but ``<id>:<JSON>`` items on
+  ``<prefix>:{oq:<queue>}:pending`` moved to ``...:processing`` while handled.
+* Trades: lists are ``<prefix>:trades:list:{<exchange>}:<SYMBOL without />`` (and
+  ``...:trades:exchange:{<exchange>}``, ``...:trades:user:{<uid>}:<exchange>``); statuses moved from
+  ``TRADE:STATUS:<key>`` / ``USER_TRADE:STATUS:<key>`` to the hashes ``<prefix>:trades:status``
+  and ``<prefix>:trades:user_status``.
+
 Behaviour changes in the layers
 -------------------------------
 * ``update_process()`` merges params atomically (the older read-modify-write could lose a
@@ -74,4 +86,8 @@ Behaviour changes in the layers
 * ``update_ticker(exchange, tick)`` stores the tick; it no longer fails silently.
 * ``set_ticker()`` refuses to replace a newer stored tick (returns False) and rejects invalid
   ticks (missing or non-finite price or time) instead of storing them.
+* Canceling one order no longer expires every order of its exchange.
+* ``pop_open_order()`` cannot lose an order any more (BLMOVE onto a processing list); orders
+  that were taken but never acknowledged come back with ``requeue_stale_orders()``.
+* ``get_positions(ex_id)`` returns only that exchange account's positions.
 """

@@ -25,6 +25,7 @@ EXAMPLES: tuple[str, ...] = (
     "process_monitoring",
     "reference_data",
     "pubsub_example",
+    "queue_patterns",
 )
 
 
