@@ -16,9 +16,7 @@ above it::
                          └─ BotCache        bot locks, opening-position marks, bot status
                              └─ OHLCVCache  candlestick bars
 
-Available in this release: ``BaseCache`` down to ``TradesCache`` (``ProcessCache``,
-``ExchangeCache``, ``SymbolCache``, ``TickCache``, ``AccountCache``, ``OrdersCache``,
-``TradesCache``). ``BotCache`` and ``OHLCVCache`` are being built on top of them.
+Every layer is available, from ``BaseCache`` to ``TradesCache`` and ``OHLCVCache``.
 
 Connecting
 ----------
@@ -88,6 +86,18 @@ cache.claim_open_order(queue) as order`` (acknowledged when the block exits clea
 Trades: ``push_trade_list()``, ``get_trades()`` (an atomic drain), trade and user-trade
 statuses, per-user trade queues (``push_my_trades_list()``, ``pop_my_trade(timeout=)``).
 
+BotCache and OHLCVCache
+-----------------------
+Bot locks are real leases: ``block_exchange(ex_id, symbol, bot_id, ttl=)`` (False when
+another bot holds it), ``is_blocked()`` (the holder or ""; raises when Redis cannot answer),
+``unblock_exchange()`` (only the owner, given its id), ``get_blocks()``, and ``async with
+cache.bot_lock(ex_id, symbol, bot_id, ttl=) as lease`` (kept alive, ``lease.fence`` grows with
+every acquisition, ``LockLostError`` if lost). Opening-position marks and bot status:
+``mark_opening_position()``, ``is_opening_position()``, ``update_bot()``, ``get_bots()``.
+Candles: ``update_ohlcv_bars(symbol, timeframe, bars)`` (a bar with a stored timestamp
+replaces it; capped), ``get_latest_ohlcv_bars()``, ``get_ohlcv_bars(since=, until=)``,
+``get_ohlcv_gaps()``, ``stream_ohlcv_updates()``.
+
 Errors
 ------
 Everything raised derives from ``CacheError`` (see ``fullon_cache.errors``): unavailable,
@@ -108,6 +118,7 @@ from types import ModuleType as _ModuleType
 
 from fullon_cache.account_cache import AccountCache
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.bot_cache import BotCache, Lease
 from fullon_cache.connection import close_all
 from fullon_cache.errors import (
     CacheClosedError,
@@ -115,6 +126,7 @@ from fullon_cache.errors import (
     CacheConfigError,
     CacheCorruptedValueError,
     CacheError,
+    CacheLockError,
     CacheOutOfMemoryError,
     CacheSourceError,
     CacheTimeoutError,
@@ -122,8 +134,11 @@ from fullon_cache.errors import (
     CacheUnknownOutcomeError,
     InvalidInputError,
     InvalidTypeError,
+    LockHeldError,
+    LockLostError,
 )
 from fullon_cache.exchange_cache import ExchangeCache
+from fullon_cache.ohlcv_cache import OHLCVCache
 from fullon_cache.orders_cache import OrdersCache
 from fullon_cache.process_cache import ProcessCache, ProcessStatus, ProcessType
 from fullon_cache.settings import CacheSettings
@@ -140,11 +155,13 @@ except _PackageNotFoundError:  # pragma: no cover - only when run from a source 
 __all__ = [
     "AccountCache",
     "BaseCache",
+    "BotCache",
     "CacheClosedError",
     "CacheCommandError",
     "CacheConfigError",
     "CacheCorruptedValueError",
     "CacheError",
+    "CacheLockError",
     "CacheOutOfMemoryError",
     "CacheSettings",
     "CacheSourceError",
@@ -154,6 +171,10 @@ __all__ = [
     "ExchangeCache",
     "InvalidInputError",
     "InvalidTypeError",
+    "Lease",
+    "LockHeldError",
+    "LockLostError",
+    "OHLCVCache",
     "OrdersCache",
     "OrmSource",
     "ProcessCache",

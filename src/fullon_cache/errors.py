@@ -12,6 +12,9 @@ The tree::
      ├── CacheCommandError           Redis rejected a command (permissions, wrong arguments, ...)
      ├── CacheSourceError            the reference-data source (the Fullon database) failed
      ├── CacheClosedError            the cache instance was used after ``aclose()``
+     ├── CacheLockError              a bot lock could not be had or was lost
+     │    ├── LockHeldError          another bot holds it (``.holder``)
+     │    └── LockLostError          a lease expired or was taken while its block ran
      ├── CacheConfigError            invalid settings (also a ``ValueError``)
      └── InvalidInputError           bad argument: nothing was written (also a ``ValueError``)
           └── InvalidTypeError       argument of the wrong type (also a ``TypeError``)
@@ -39,6 +42,7 @@ __all__ = [
     "CacheConfigError",
     "CacheCorruptedValueError",
     "CacheError",
+    "CacheLockError",
     "CacheOutOfMemoryError",
     "CacheSourceError",
     "CacheTimeoutError",
@@ -46,6 +50,8 @@ __all__ = [
     "CacheUnknownOutcomeError",
     "InvalidInputError",
     "InvalidTypeError",
+    "LockHeldError",
+    "LockLostError",
     "is_auth_failure",
     "translate_redis_error",
 ]
@@ -93,6 +99,22 @@ class CacheSourceError(CacheError):
 
 class CacheClosedError(CacheError):
     """The cache instance was used after it was closed."""
+
+
+class CacheLockError(CacheError):
+    """A bot lock could not be acquired, or a held one was lost."""
+
+
+class LockHeldError(CacheLockError):
+    """Another bot holds the lock; ``.holder`` names it."""
+
+    def __init__(self, holder: str, message: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LockLostError(CacheLockError):
+    """The lease ran out (or was taken) while its block was running: stop trading now."""
 
 
 class CacheConfigError(CacheError, ValueError):

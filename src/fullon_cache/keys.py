@@ -242,6 +242,38 @@ class KeySpace:
         """List of undecodable items taken off a queue (kept for inspection)."""
         return f"{self._head}{{oq:{queue}}}:dead"
 
+    # Bots: a lock and its fencing counter share one hash tag.
+
+    def bot_lock(self, exchange: str, symbol: str) -> str:
+        """The lock of one (exchange, symbol): its holder's bot id, with a TTL if leased."""
+        return f"{self._head}{{lk:{exchange}:{symbol}}}"
+
+    def bot_lock_fence(self, exchange: str, symbol: str) -> str:
+        """Counter incremented on every new acquisition of that lock (the fencing number)."""
+        return f"{self._head}{{lk:{exchange}:{symbol}}}:fence"
+
+    def bot_locks(self) -> str:
+        """Set: the locks that may be held ([exchange, symbol] as JSON)."""
+        return f"{self._head}bots:locks"
+
+    def opening_positions(self) -> str:
+        """Hash: [exchange, symbol] (JSON) -> the bot opening a position there."""
+        return f"{self._head}bots:opening"
+
+    def bot_statuses(self) -> str:
+        """Hash: bot id -> its status (JSON)."""
+        return f"{self._head}bots:status"
+
+    # OHLCV: one sorted set per series (score: the bar's timestamp).
+
+    def ohlcv(self, symbol: str, timeframe: str) -> str:
+        """Sorted set of one series' bars (JSON ``[ts, o, h, l, c, v]``), by timestamp."""
+        return f"{self._head}ohlcv:{{{normalize_symbol(symbol)}}}:{timeframe}"
+
+    def ohlcv_updates(self, symbol: str, timeframe: str) -> str:
+        """Pub/sub channel: the bars each update of one series wrote (JSON list)."""
+        return f"{self._head}ohlcv:{{{normalize_symbol(symbol)}}}:{timeframe}:updates"
+
     # Trades.
 
     # The braces around the first component keep two-part names unambiguous: identifiers

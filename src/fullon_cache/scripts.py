@@ -23,16 +23,20 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 __all__ = [
+    "ACQUIRE_LOCK",
     "ALL_SCRIPTS",
+    "EXTEND_LOCK",
     "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
     "PUSH_CAPPED",
+    "RELEASE_LOCK",
     "REPLACE_HASH",
     "REQUEUE_STALE",
     "SAVE_ORDER",
     "SET_TICKER",
     "SREM_IF_MISSING",
     "STOP_PROCESS",
+    "UPDATE_BARS",
     "UPDATE_PROCESS",
     "Script",
     "run_pipelined",
@@ -228,7 +232,70 @@ SREM_IF_MISSING = Script(
     """,
 )
 
+ACQUIRE_LOCK = Script(
+    "acquire_lock",
+    """
+    -- KEYS[1]: the lock; KEYS[2]: its fencing counter
+    -- ARGV[1]: the owner (bot id); ARGV[2]: TTL in milliseconds, 0 for none
+    -- returns: {1, fence} when the owner holds the lock now (a new acquisition increments
+    --          the fence; the owner re-acquiring refreshes the TTL and keeps it),
+    --          {0, holder} when somebody else holds it (nothing changes)
+    local holder = redis.call('GET', KEYS[1])
+    if holder and holder ~= ARGV[1] then return {0, holder} end
+    local ttl = tonumber(ARGV[2])
+    if ttl > 0 then
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+    else
+        redis.call('SET', KEYS[1], ARGV[1])
+    end
+    if holder then return {1, tonumber(redis.call('GET', KEYS[2]) or '0')} end
+    return {1, redis.call('INCR', KEYS[2])}
+    """,
+)
+
+RELEASE_LOCK = Script(
+    "release_lock",
+    """
+    -- KEYS[1]: the lock; ARGV[1]: the owner ('' releases whoever holds it)
+    -- returns: 1 when released, 0 when not held (by that owner)
+    local holder = redis.call('GET', KEYS[1])
+    if not holder or (ARGV[1] ~= '' and holder ~= ARGV[1]) then return 0 end
+    return redis.call('DEL', KEYS[1])
+    """,
+)
+
+EXTEND_LOCK = Script(
+    "extend_lock",
+    """
+    -- KEYS[1]: the lock; ARGV[1]: the owner; ARGV[2]: new TTL in milliseconds
+    -- returns: 1 when extended, 0 when the owner no longer holds it
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    """,
+)
+
+UPDATE_BARS = Script(
+    "update_bars",
+    """
+    -- KEYS[1]: a series (sorted set by timestamp)
+    -- ARGV[1]: cap (bars kept, the newest); ARGV[2]: the update channel; ARGV[3]: the bars
+    -- as one JSON list (published); ARGV[4..]: timestamp, bar pairs
+    -- A bar replaces any stored bar with the same timestamp. returns: bars written
+    for i = 4, #ARGV, 2 do
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
+        redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+    redis.call('PUBLISH', ARGV[2], ARGV[3])
+    return (#ARGV - 3) / 2
+    """,
+)
+
 ALL_SCRIPTS: tuple[Script, ...] = (
+    ACQUIRE_LOCK,
+    RELEASE_LOCK,
+    EXTEND_LOCK,
+    UPDATE_BARS,
     SREM_IF_MISSING,
     SAVE_ORDER,
     REQUEUE_STALE,

@@ -14,7 +14,9 @@ import inspect
 
 from fullon_cache.account_cache import AccountCache
 from fullon_cache.base_cache import BaseCache
+from fullon_cache.bot_cache import BotCache
 from fullon_cache.exchange_cache import ExchangeCache
+from fullon_cache.ohlcv_cache import OHLCVCache
 from fullon_cache.orders_cache import OrdersCache
 from fullon_cache.process_cache import ProcessCache
 from fullon_cache.symbol_cache import SymbolCache
@@ -25,7 +27,9 @@ __all__ = [
     "ACCOUNT_CACHE",
     "API_REFERENCE",
     "BASE_CACHE",
+    "BOT_CACHE",
     "EXCHANGE_CACHE",
+    "OHLCV_CACHE",
     "ORDERS_CACHE",
     "PROCESS_CACHE",
     "SYMBOL_CACHE",
@@ -75,6 +79,8 @@ TICK_CACHE = describe(TickCache)
 ACCOUNT_CACHE = describe(AccountCache)
 ORDERS_CACHE = describe(OrdersCache)
 TRADES_CACHE = describe(TradesCache)
+BOT_CACHE = describe(BotCache)
+OHLCV_CACHE = describe(OHLCVCache)
 API_REFERENCE = "\n".join(
     [
         BASE_CACHE,
@@ -85,5 +91,7 @@ API_REFERENCE = "\n".join(
         ACCOUNT_CACHE,
         ORDERS_CACHE,
         TRADES_CACHE,
+        BOT_CACHE,
+        OHLCV_CACHE,
     ]
 )
