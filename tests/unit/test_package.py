@@ -182,29 +182,35 @@ def test_help_gives_the_overview() -> None:
 # -- the class chain ----------------------------------------------------------------------
 
 
-LAYERS = [
+TRUNK = [
     fullon_cache.BaseCache,
     fullon_cache.ProcessCache,
     fullon_cache.ExchangeCache,
     fullon_cache.SymbolCache,
     fullon_cache.TickCache,
     fullon_cache.AccountCache,
-    fullon_cache.OrdersCache,
-    fullon_cache.TradesCache,
 ]
-"""The chain built so far, root first (SPEC section 2); each layer inherits the one before."""
+BRANCHES = [
+    [fullon_cache.OrdersCache, fullon_cache.TradesCache],
+    [fullon_cache.BotCache, fullon_cache.OHLCVCache],
+]
+"""SPEC section 2: one trunk, then two branches that both start from AccountCache."""
+CHAINS = [TRUNK + branch for branch in BRANCHES]
+LAYERS = TRUNK + [cls for branch in BRANCHES for cls in branch]
 
 
 def test_mro_pin() -> None:
-    for depth, cls in enumerate(LAYERS):
-        assert cls.__mro__ == (*reversed(LAYERS[: depth + 1]), object)
+    for chain in CHAINS:
+        for depth, cls in enumerate(chain):
+            assert cls.__mro__ == (*reversed(chain[: depth + 1]), object)
 
 
 def test_no_layer_silently_redefines_a_parent_method() -> None:
-    for parent, child in itertools.pairwise(LAYERS):
-        inherited = {name for name in dir(parent) if not name.startswith("_")}
-        redefined = inherited & {name for name in vars(child) if not name.startswith("_")}
-        assert not redefined, f"{child.__name__} redefines {sorted(redefined)}"
+    for chain in CHAINS:
+        for parent, child in itertools.pairwise(chain):
+            inherited = {name for name in dir(parent) if not name.startswith("_")}
+            redefined = inherited & {name for name in vars(child) if not name.startswith("_")}
+            assert not redefined, f"{child.__name__} redefines {sorted(redefined)}"
 
 
 def test_every_cache_is_importable_from_its_module() -> None:
@@ -274,7 +280,11 @@ def test_package_constants_are_the_module_constants() -> None:
     assert docs.ACCOUNT_CACHE is api_reference.ACCOUNT_CACHE
     assert docs.ORDERS_CACHE is api_reference.ORDERS_CACHE
     assert docs.TRADES_CACHE is api_reference.TRADES_CACHE
+    assert docs.BOT_CACHE is api_reference.BOT_CACHE
+    assert docs.OHLCV_CACHE is api_reference.OHLCV_CACHE
     references = {
+        "BOT_CACHE",
+        "OHLCV_CACHE",
         "BASE_CACHE",
         "PROCESS_CACHE",
         "EXCHANGE_CACHE",

@@ -134,6 +134,26 @@ Trades (TradesCache)
   is either in this drain or in the next, never lost, never twice.
 * Per-user trade queues pop with any timeout (blocking on a connection of their own).
 
+Bot locks (BotCache)
+--------------------
+* One key per (exchange, symbol) holds the holder's bot id; scripts acquire it only when free
+  (or already ours), and extend or release it only for its owner. With a TTL a dead bot's block
+  expires; without, it lasts until released.
+* ``cache.is_blocked()`` raises when Redis cannot answer: "free" is never a guess.
+* ``async with cache.bot_lock(ex_id, symbol, bot_id, ttl=30) as lease:`` keeps the lease alive
+  (extended every ttl/3) and releases it at the end. ``lease.fence`` grows with every new
+  acquisition: pass it to the exchange (client order ids) so an order from a bot that lost its
+  lease during a stall can be told apart. ``lease.check()`` and the end of the block raise
+  LockLostError when the lease was lost.
+* A lock is only as safe as the Redis holding it: a failover to a replica can lose it.
+
+Candles (OHLCVCache)
+--------------------
+* A series is a sorted set by timestamp: out-of-order bars come back sorted, and a bar with a
+  stored timestamp replaces it (one script per 1,000 bars, which also trims the series to
+  OHLCV_CAP and publishes what it wrote).
+* ``cache.get_ohlcv_gaps(symbol, timeframe, since, until)`` lists missing candles as ranges.
+
 Server settings that matter
 ---------------------------
 * ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.

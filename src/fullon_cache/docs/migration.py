@@ -73,6 +73,12 @@ when switching a deployment over.
   ``TRADE:STATUS:<key>`` / ``USER_TRADE:STATUS:<key>`` to the hashes ``<prefix>:trades:status``
   and ``<prefix>:trades:user_status``.
 
+* Bots: blocks were fields of one ``block_exchange`` hash without expiry; now each
+  (exchange, symbol) has its own key ``<prefix>:{lk:<exchange>:<symbol>}`` (value: the bot id,
+  optional TTL) and a fencing counter beside it. Opening marks and bot status are the hashes
+  ``<prefix>:bots:opening`` and ``<prefix>:bots:status``.
+* OHLCV: lists of bars became sorted sets ``<prefix>:ohlcv:{<SYMBOL without />}:<timeframe>``.
+
 Behaviour changes in the layers
 -------------------------------
 * ``update_process()`` merges params atomically (the older read-modify-write could lose a
@@ -90,4 +96,6 @@ Behaviour changes in the layers
 * ``pop_open_order()`` cannot lose an order any more (BLMOVE onto a processing list); orders
   that were taken but never acknowledged come back with ``requeue_stale_orders()``.
 * ``get_positions(ex_id)`` returns only that exchange account's positions.
+* ``block_exchange()`` is a compare-and-set: a second bot gets False instead of overwriting
+  the block; ``is_blocked()`` raises on a Redis failure instead of returning "".
 """

@@ -26,6 +26,7 @@ EXAMPLES: tuple[str, ...] = (
     "reference_data",
     "pubsub_example",
     "queue_patterns",
+    "bot_coordination",
 )
 
 
