@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio.client import Pipeline
@@ -39,7 +39,8 @@ __all__ = ["OHLCVCache"]
 
 logger = get_logger("ohlcv")
 
-_TIMEFRAME = re.compile(r"(\d+)([smhdw])")
+_TIMEFRAME = re.compile(r"([1-9]\d*)([smhdw])")
+_MAX_GAP_CANDLES = 1_000_000  # a gap search walks candle by candle
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BATCH = 1000  # bars per script call
 
@@ -53,14 +54,16 @@ def timeframe_seconds(timeframe: object) -> int:
     """
     name = identifier(timeframe, "timeframe")
     match = _TIMEFRAME.fullmatch(name)
-    if match is None or int(match.group(1)) == 0:
+    if match is None:
         raise InvalidInputError("timeframe must look like 1m, 15m, 4h, 1d or 1w")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def _checked_bar(bar: object) -> list[float]:
     if isinstance(bar, str | bytes) or not isinstance(bar, Sequence):
-        raise InvalidTypeError(f"a bar is [ts, open, high, low, close, volume], not {bar!r:.40}")
+        raise InvalidTypeError(
+            f"a bar is [ts, open, high, low, close, volume], not a {type(bar).__name__}"
+        )
     if len(bar) != 6:
         raise InvalidInputError(f"a bar has 6 numbers (ts, o, h, l, c, v), not {len(bar)}")
     values = [float(validation.number(value, "bar value")) for value in bar]
@@ -109,7 +112,7 @@ class OHLCVCache(BotCache):
         """
         key, channel = self._series(symbol, timeframe)
         given: object = bars
-        if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        if isinstance(given, str | bytes | Mapping) or not isinstance(given, Iterable):
             raise InvalidTypeError(f"bars must be a list of bars, not {type(given).__name__}")
         checked = [_checked_bar(bar) for bar in given]
         written = 0
@@ -154,7 +157,8 @@ class OHLCVCache(BotCache):
             raise InvalidInputError("count must be >= 0")
         if count == 0:
             return []
-        reply = await self._run(lambda r: r.zrange(key, -count, -1), idempotent=True, key=key)
+        start = -min(count, 2**63)  # Redis ranks are 64-bit
+        reply = await self._run(lambda r: r.zrange(key, start, -1), idempotent=True, key=key)
         return await self._bars(key, reply)
 
     async def get_ohlcv_bars(
@@ -190,6 +194,8 @@ class OHLCVCache(BotCache):
         step = timeframe_seconds(timeframe)
         first = math.ceil(validation.number(since, "since") / step) * step
         last = math.floor(validation.number(until, "until") / step) * step
+        if (last - first) / step > _MAX_GAP_CANDLES:
+            raise InvalidInputError(f"a gap search covers at most {_MAX_GAP_CANDLES} candles")
         present = {bar[0] for bar in await self.get_ohlcv_bars(symbol, timeframe, first, last)}
         gaps: list[tuple[float, float]] = []
         start: float | None = None
