@@ -53,6 +53,17 @@ __all__ = ["BotCache", "Lease"]
 logger = get_logger("bot")
 
 
+def _lock_pair(member: bytes, index: str) -> tuple[str, str]:
+    """An index member: the JSON list [exchange, symbol]."""
+    pair = loads(member, index)
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise CacheCorruptedValueError(index, "a lock entry is [exchange, symbol]")
+    try:
+        return identifier(pair[0], "ex_id"), identifier(pair[1], "symbol")
+    except ValueError as exc:  # InvalidInputError and InvalidTypeError are ValueErrors
+        raise CacheCorruptedValueError(index, f"bad lock entry: {exc}") from exc
+
+
 def _ttl_ms(ttl: object) -> int:
     if ttl is None:
         return 0
@@ -72,12 +83,22 @@ class Lease:
             lease.lost        # True once the lock ran out or was taken
     """
 
-    def __init__(self, exchange: str, symbol: str, bot_id: str, fence: int) -> None:
+    def __init__(
+        self, exchange: str, symbol: str, bot_id: str, fence: int, *, expires: float
+    ) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.bot_id = bot_id
         self.fence = fence
-        self.lost = False
+        self.expires = expires
+        """Monotonic time by which the lock expires unless extended (counted from the send
+        of the last confirmed extension, so never later than the server's expiry)."""
+        self.taken = False
+
+    @property
+    def lost(self) -> bool:
+        """True once the lock was found gone or taken, or its confirmed expiry passed."""
+        return self.taken or time.monotonic() >= self.expires
 
     def check(self) -> None:
         """Raise :class:`~fullon_cache.errors.LockLostError` if the lock is gone.
@@ -119,10 +140,15 @@ class BotCache(AccountCache):
 
         # The owner re-acquiring changes nothing, so a resend after a lost reply is safe.
         results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=keys[0])
-        for key, outcome in zip((keys[0], index), results, strict=True):
-            if isinstance(outcome, Exception):
-                raise translate_redis_error(outcome, sent=True, key=key) from outcome
-        acquired, detail = results[0]
+        taken, indexed = results
+        if isinstance(taken, Exception):
+            key = keys[1] if "fencing counter" in str(taken) else keys[0]
+            raise translate_redis_error(taken, sent=True, key=key) from taken
+        if isinstance(indexed, Exception):
+            if taken[0]:  # nobody could see or list this lock: do not keep it
+                await self.unblock_exchange(ex, sym, owner)
+            raise translate_redis_error(indexed, sent=True, key=index) from indexed
+        acquired, detail = taken
         return bool(acquired), detail
 
     async def block_exchange(
@@ -193,10 +219,9 @@ class BotCache(AccountCache):
         pairs = []
         for member in sorted(cast("set[bytes]", members)):
             try:
-                ex, sym = loads(member, index)
-                pairs.append((identifier(ex, "ex_id"), identifier(sym, "symbol")))
-            except (ValueError, TypeError) as exc:  # corrupted members included
-                self._skip_corrupted(CacheCorruptedValueError(index, f"bad lock entry: {exc}"))
+                pairs.append(_lock_pair(member, index))
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
         keys = [self._keys.bot_lock(ex, sym) for ex, sym in pairs]
 
         async def read(client: Redis) -> list[Any]:
@@ -208,8 +233,12 @@ class BotCache(AccountCache):
 
         replies = await self._run(read, idempotent=True)
         rows = []
-        for (ex, sym), holder, pttl in zip(pairs, replies[::2], replies[1::2], strict=True):
-            if isinstance(holder, bytes):
+        for key, (ex, sym), holder, pttl in zip(
+            keys, pairs, replies[::2], replies[1::2], strict=True
+        ):
+            if isinstance(holder, Exception):
+                self._skip_corrupted(CacheCorruptedValueError(key, "not a bot lock"))
+            elif holder is not None and pttl != -2:  # -2: it expired between the two reads
                 ttl = None if pttl < 0 else pttl / 1000
                 rows.append({"ex_id": ex, "symbol": sym, "bot": utf8(holder), "ttl": ttl})
         return rows
@@ -232,37 +261,42 @@ class BotCache(AccountCache):
                 lease.check()
                 await trade(fence=lease.fence)
         """
-        acquired, detail = await self._acquire(ex_id, symbol, bot_id, ttl)
+        seconds = validation.seconds(ttl, "ttl")
+        _ttl_ms(seconds)
+        started = time.monotonic()
+        acquired, detail = await self._acquire(ex_id, symbol, bot_id, seconds)
         ex, sym, _ = self._lock_keys(ex_id, symbol)
         owner = identifier(bot_id, "bot_id")
         if not acquired:
             holder = utf8(detail)
             raise LockHeldError(holder, f"{ex} {sym} is held by bot {holder}")
-        lease = Lease(ex, sym, owner, int(detail))
-        keeper = asyncio.create_task(self._keep_alive(lease, validation.seconds(ttl, "ttl")))
+        lease = Lease(ex, sym, owner, int(detail), expires=started + seconds)
+        keeper = asyncio.create_task(self._keep_alive(lease, seconds))
         try:
             yield lease
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            if not lease.lost:
-                await self.unblock_exchange(ex, sym, owner)
+            if not lease.lost and not await self.unblock_exchange(ex, sym, owner):
+                lease.taken = True  # gone (or taken) since the last extension
         lease.check()
 
     async def _keep_alive(self, lease: Lease, ttl: float) -> None:
-        """Extend the lease every ttl/3; mark it lost when it is gone or when no extension
-        succeeded for a whole ttl (Redis unreachable: the lock may have expired)."""
-        last_ok = time.monotonic()
+        """Extend the lease every ttl/3 (sooner after a failure). The lease counts as lost
+        when an extension finds it gone, or when its last confirmed expiry passes."""
+        pause = ttl / 3
         while not lease.lost:
-            await asyncio.sleep(ttl / 3)
+            await asyncio.sleep(pause)
+            sent = time.monotonic()
             try:
-                if not await self._extend(lease.exchange, lease.symbol, lease.bot_id, _ttl_ms(ttl)):
-                    lease.lost = True
-                last_ok = time.monotonic()
+                if await self._extend(lease.exchange, lease.symbol, lease.bot_id, _ttl_ms(ttl)):
+                    lease.expires, pause = sent + ttl, ttl / 3
+                else:
+                    lease.taken = True
             except CacheError as error:
                 logger.warning("could not extend a bot lock", bot=lease.bot_id, error=str(error))
-                lease.lost = time.monotonic() - last_ok >= ttl
+                pause = ttl / 10
         logger.warning("bot lock lost", exchange=lease.exchange, symbol=lease.symbol)
 
     # -- opening-position marks --------------------------------------------------------------

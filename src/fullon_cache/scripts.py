@@ -242,6 +242,10 @@ ACQUIRE_LOCK = Script(
     --          {0, holder} when somebody else holds it (nothing changes)
     local holder = redis.call('GET', KEYS[1])
     if holder and holder ~= ARGV[1] then return {0, holder} end
+    local fence_type = redis.call('TYPE', KEYS[2])['ok']
+    if fence_type ~= 'none' and fence_type ~= 'string' then
+        return redis.error_reply('WRONGTYPE the fencing counter is not a number')
+    end
     local ttl = tonumber(ARGV[2])
     if ttl > 0 then
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)

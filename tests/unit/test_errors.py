@@ -108,11 +108,22 @@ def _instantiations(name: str) -> list[str]:
     return found
 
 
+GROUPS = {CacheError, errors.CacheLockError}
+"""Classes that exist to catch a family by: their subclasses are what is raised."""
+
+
 @pytest.mark.parametrize(
-    "cls", [cls for cls in ERROR_CLASSES if cls is not CacheError], ids=lambda cls: cls.__name__
+    "cls", [cls for cls in ERROR_CLASSES if cls not in GROUPS], ids=lambda cls: cls.__name__
 )
 def test_every_error_class_is_raised_somewhere(cls: type[CacheError]) -> None:
     assert _instantiations(cls.__name__), f"{cls.__name__} is never raised by fullon_cache"
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS, key=lambda cls: cls.__name__))
+def test_every_group_has_subclasses_that_are_raised(group: type[CacheError]) -> None:
+    raised = [cls for cls in ERROR_CLASSES if cls is not group and issubclass(cls, group)]
+    assert raised
+    assert all(_instantiations(cls.__name__) for cls in raised if cls not in GROUPS)
 
 
 def test_the_scan_finds_constructions_and_ignores_definitions() -> None:
