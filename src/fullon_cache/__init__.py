@@ -108,7 +108,8 @@ More
 ----
 ``fullon_cache.docs`` (``QUICK_START``, ``API_REFERENCE``, ... and ``get_all_docs()``),
 ``fullon_cache.examples`` (runnable ``main()`` coroutines and ``get_all_examples()``), and the
-``fullon-cache`` command (``demo``, ``doctor``, ``docs``, ``examples``, ``bench``).
+``fullon-cache`` command (``demo``, ``doctor``, ``docs``, ``examples``, ``bench``,
+``inspect``).
 """
 
 import importlib as _importlib

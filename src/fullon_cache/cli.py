@@ -5,6 +5,7 @@
     fullon-cache docs [NAME]         list the guides, or print one
     fullon-cache examples [NAME]     list the examples, or print one's source
     fullon-cache bench [--json]      time the cache's calls against raw redis-py
+    fullon-cache inspect [--json]    a read-only look at tickers, processes, queues, locks
 
 ``demo`` and ``bench`` start a private redis-server (see :mod:`fullon_cache.local_server`)
 when the environment names no server, and work in a namespace of their own, so they never
@@ -28,6 +29,7 @@ from fullon_cache.base_cache import BaseCache
 from fullon_cache.bench import format_table, run_benchmark
 from fullon_cache.connection import close_all
 from fullon_cache.errors import CacheError
+from fullon_cache.inspection import format_state, inspect_state
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.log import configure_logging
 from fullon_cache.settings import CacheSettings, server_configured
@@ -151,6 +153,20 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    try:
+        settings = CacheSettings.from_env()
+        state = asyncio.run(inspect_state(settings))
+    except CacheError as error:
+        print(
+            f"cannot inspect: {type(error).__name__}: {error}. Is REDIS_URL right? "
+            "(`fullon-cache doctor` checks the configuration)"
+        )
+        return 1
+    print(json.dumps(state, indent=2) if args.json else format_state(state))
+    return 0
+
+
 def _print_named(title: str, items: dict[str, str], name: str | None) -> int:
     if name is None:
         print(f"{title}: {', '.join(items)}")
@@ -179,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         "docs": (_docs, "list or print the bundled guides"),
         "examples": (_examples, "list or print the bundled examples"),
         "bench": (_bench, "time the cache's calls against raw redis-py"),
+        "inspect": (_inspect, "a read-only look at tickers, processes, queues and locks"),
     }
     for name, (handler, help_text) in handlers.items():
         command = commands.add_parser(name, help=help_text)
@@ -189,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("name", nargs="?")
         elif name == "bench":
             command.add_argument("--operations", type=int, default=5000, metavar="N")
+        if name in {"bench", "inspect"}:
             command.add_argument("--json", action="store_true", help="print JSON, not a table")
     return parser
 

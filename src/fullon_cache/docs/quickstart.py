@@ -74,4 +74,5 @@ Learn more
     fullon-cache demo             # run every example (starts a private Redis if none is set)
     fullon-cache doctor           # check the configuration and the server
     fullon-cache bench            # time the calls against raw redis-py (add --json)
+    fullon-cache inspect          # tickers, processes, queues and locks right now (--json)
 """
