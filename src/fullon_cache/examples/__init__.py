@@ -27,6 +27,7 @@ EXAMPLES: tuple[str, ...] = (
     "pubsub_example",
     "queue_patterns",
     "bot_coordination",
+    "performance_test",
 )
 
 

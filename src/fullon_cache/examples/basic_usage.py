@@ -1,11 +1,12 @@
 """BaseCache basics: connect, check the server, use the global error queue, clean up.
 
-Run it: ``asyncio.run(basic_usage.main())`` (uses REDIS_URL, namespace ``fullon_examples``)
-or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.basic_usage`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(basic_usage.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fullon_cache import BaseCache, CacheSettings, InvalidInputError, close_all
@@ -50,3 +51,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         assert await cache.prepare_cache() == 2
         print("pipeline wrote 2 keys; prepare_cache deleted the namespace's 2 keys")
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

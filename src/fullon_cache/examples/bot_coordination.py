@@ -1,7 +1,7 @@
 """BotCache and OHLCVCache: one bot per symbol, leases with fencing numbers, candles.
 
-Run it: ``asyncio.run(bot_coordination.main())`` (uses REDIS_URL, namespace ``fullon_examples``)
-or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.bot_coordination`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(bot_coordination.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
@@ -55,3 +55,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         print(f"2 bars stored (the live one updated 4 times); missing candles: {gaps}")
         await cache.prepare_cache()
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,7 +1,7 @@
 """ProcessCache: register processes, heartbeat them, watch health, broadcast to them.
 
-Run it: ``asyncio.run(process_monitoring.main())`` (uses REDIS_URL, namespace
-``fullon_examples``) or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.process_monitoring`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(process_monitoring.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
@@ -53,3 +53,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         print("ticker stopped: only bot 17 is still active")
         await cache.prepare_cache()
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,7 +1,7 @@
 """TickCache: store tickers, read the latest, and follow updates as they are published.
 
-Run it: ``asyncio.run(pubsub_example.main())`` (uses REDIS_URL, namespace ``fullon_examples``)
-or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.pubsub_example`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(pubsub_example.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
@@ -78,3 +78,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         print(f"stream of BTC/USDT on binance: {seen}")
         await cache.prepare_cache()
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

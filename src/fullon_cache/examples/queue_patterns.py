@@ -1,11 +1,12 @@
 """Order and trade queues: at-least-once delivery, acknowledgement, requeue, trade drains.
 
-Run it: ``asyncio.run(queue_patterns.main())`` (uses REDIS_URL, namespace ``fullon_examples``)
-or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.queue_patterns`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(queue_patterns.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from pathlib import Path
@@ -74,3 +75,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         print(f"trade status updated at {status.isoformat()}")
         await cache.prepare_cache()
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

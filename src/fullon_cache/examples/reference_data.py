@@ -4,11 +4,13 @@ The Fullon services read through fullon_orm's database (the default source when 
 installed). This example brings its own small in-memory source to show the behaviour: the
 first read asks the source, the next ones are served by Redis, ``force=True`` asks again.
 
-Run it: ``asyncio.run(reference_data.main())`` or ``fullon-cache demo``.
+Run it: ``python -m fullon_cache.examples.reference_data`` (uses REDIS_URL and the namespace
+``fullon_examples``), ``asyncio.run(reference_data.main(settings))`` or ``fullon-cache demo``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fullon_cache import CacheSettings, SymbolCache, close_all
@@ -86,3 +88,7 @@ async def main(settings: CacheSettings | None = None) -> None:
         assert await cache.pop_ws_error(3) == "binance: socket closed"
         await cache.prepare_cache()
     await close_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
