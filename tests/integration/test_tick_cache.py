@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection, ConnectionPool, UnixDomainSocketConnection
 
 import fullon_cache
@@ -43,6 +42,7 @@ from fullon_cache.models import CatExchange, Symbol, Tick
 from fullon_cache.scripts import SET_TICKER
 from tests.conftest import raw_client
 from tests.support.proxy import FaultProxy
+from tests.support.pubsub import listening, next_message, subscribers, wait_for_subscribers
 from tests.support.reference import Database, stored_keys
 
 GUARD = 10  # seconds: turns a hang into a failure, never a performance assertion
@@ -91,43 +91,6 @@ async def alone_raw(fast_settings: CacheSettings) -> AsyncIterator[Redis]:
     client = raw_client(fast_settings)
     yield client
     await client.aclose()
-
-
-@contextlib.asynccontextmanager
-async def listening(raw_redis: Redis, channel: str) -> AsyncIterator[PubSub]:
-    """A raw subscription, confirmed by the server before the block runs."""
-    pubsub = raw_redis.pubsub()
-    try:
-        await pubsub.subscribe(channel)
-        async with asyncio.timeout(GUARD):
-            message = None
-            while message is None or message["type"] != "subscribe":
-                message = await pubsub.get_message(timeout=1.0)
-        yield pubsub
-    finally:
-        await pubsub.aclose()
-
-
-async def next_message(pubsub: PubSub) -> bytes:
-    async with asyncio.timeout(GUARD):
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is not None:
-                data: bytes = message["data"]
-                return data
-
-
-async def subscribers(raw_redis: Redis, channel: str) -> int:
-    [(_, count)] = await raw_redis.pubsub_numsub(channel)
-    return int(count)
-
-
-async def wait_for_subscribers(raw_redis: Redis, channel: str, count: int) -> None:
-    async with asyncio.timeout(GUARD):
-        current = await subscribers(raw_redis, channel)
-        while current != count:
-            await asyncio.sleep(0.01)
-            current = await subscribers(raw_redis, channel)
 
 
 async def take(stream: AsyncIterator[Tick], count: int) -> list[Tick]:

@@ -1,0 +1,49 @@
+"""Raw pub/sub helpers for tests that watch what the library publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+GUARD = 10  # seconds; only turns a hang into a failure
+
+
+@contextlib.asynccontextmanager
+async def listening(raw_redis: Redis, channel: str) -> AsyncIterator[PubSub]:
+    """A raw subscription, confirmed by the server before the block runs."""
+    pubsub = raw_redis.pubsub()
+    try:
+        await pubsub.subscribe(channel)
+        async with asyncio.timeout(GUARD):
+            message = None
+            while message is None or message["type"] != "subscribe":
+                message = await pubsub.get_message(timeout=1.0)
+        yield pubsub
+    finally:
+        await pubsub.aclose()
+
+
+async def next_message(pubsub: PubSub) -> bytes:
+    async with asyncio.timeout(GUARD):
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                data: bytes = message["data"]
+                return data
+
+
+async def subscribers(raw_redis: Redis, channel: str) -> int:
+    [(_, count)] = await raw_redis.pubsub_numsub(channel)
+    return int(count)
+
+
+async def wait_for_subscribers(raw_redis: Redis, channel: str, count: int) -> None:
+    async with asyncio.timeout(GUARD):
+        current = await subscribers(raw_redis, channel)
+        while current != count:
+            await asyncio.sleep(0.01)
+            current = await subscribers(raw_redis, channel)
