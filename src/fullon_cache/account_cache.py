@@ -24,12 +24,12 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
 from fullon_cache import validation
-from fullon_cache.codecs import decode_model, dumps, encode_model, loads, utc_now, utf8
+from fullon_cache.codecs import decode_model, dumps, encode_model, loads_object, utc_now, utf8
 from fullon_cache.errors import (
     CacheCorruptedValueError,
     InvalidInputError,
     InvalidTypeError,
-    translate_redis_error,
+    raise_error_replies,
 )
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
@@ -69,13 +69,6 @@ def _checked_position(position: object) -> Position:
         if getattr(position, name, None) is not None:
             validation.number(getattr(position, name), f"position.{name}")
     return position
-
-
-def _decode_mapping(raw: bytes, key: str) -> dict[str, Any]:
-    value = loads(raw, key)
-    if not isinstance(value, dict):
-        raise CacheCorruptedValueError(key, "expected a JSON object")
-    return value
 
 
 class AccountCache(TickCache):
@@ -125,7 +118,7 @@ class AccountCache(TickCache):
         raw = await self._run(lambda r: r.hget(key, ex), idempotent=True, key=key)
         if raw is None:
             return {}
-        entry = _decode_mapping(cast("bytes", raw), key).get(name, {})
+        entry = loads_object(cast("bytes", raw), key).get(name, {})
         return entry if isinstance(entry, dict) else {}  # "date" and the like: no currency
 
     async def get_all_accounts(self) -> dict[str, dict[str, Any]]:
@@ -144,7 +137,7 @@ class AccountCache(TickCache):
         found = {}
         for name in sorted(fields):
             try:
-                found[utf8(name)] = _decode_mapping(fields[name], key)
+                found[utf8(name)] = loads_object(fields[name], key)
             except CacheCorruptedValueError as error:
                 self._skip_corrupted(error)
         return found
@@ -168,7 +161,7 @@ class AccountCache(TickCache):
             idempotent=True,
             key=key,
         )
-        _raise_errors(results, [key])
+        raise_error_replies(results, [key])
         return True
 
     async def get_user_balance(self, ex_id: int | str, currency: str) -> dict[str, Any] | None:
@@ -181,7 +174,7 @@ class AccountCache(TickCache):
         key = self._keys.balances(identifier(ex_id, "ex_id"))
         name = identifier(currency, "currency")
         raw = await self._run(lambda r: r.hget(key, name), idempotent=True, key=key)
-        return None if raw is None else _decode_mapping(cast("bytes", raw), key)
+        return None if raw is None else loads_object(cast("bytes", raw), key)
 
     async def get_user_balances(self, ex_id: int | str) -> dict[str, dict[str, Any]]:
         """Every balance of an exchange account ({} when none is stored).
@@ -226,7 +219,7 @@ class AccountCache(TickCache):
                 pipe.sadd(index, ex)
 
         results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=key)
-        _raise_errors(results, [key, index])
+        raise_error_replies(results, [key, index])
         return True
 
     @staticmethod
@@ -357,13 +350,6 @@ class AccountCache(TickCache):
 
         await self._run(delete, idempotent=True, key=index)
         return sum(count for count in counts if isinstance(count, int))
-
-
-def _raise_errors(results: list[Any], keys: list[str]) -> None:
-    """Raise the first error reply of a pipeline, for the key its command concerned."""
-    for key, outcome in zip(keys, results, strict=False):
-        if isinstance(outcome, Exception):
-            raise translate_redis_error(outcome, sent=True, key=key) from outcome
 
 
 def _checked_stored(position: Position, key: str) -> Position:

@@ -28,7 +28,7 @@ from redis.asyncio.client import Pipeline
 
 from fullon_cache import validation
 from fullon_cache.account_cache import AccountCache
-from fullon_cache.codecs import dumps, loads, utc_now, utf8
+from fullon_cache.codecs import dumps, loads, loads_object, utc_now, utf8
 from fullon_cache.errors import (
     CacheCorruptedValueError,
     CacheError,
@@ -380,10 +380,7 @@ class BotCache(AccountCache):
         raw = await self._run(lambda r: r.hget(key, name), idempotent=True, key=key)
         if raw is None:
             return None
-        status = loads(cast("bytes", raw), key)
-        if not isinstance(status, dict):
-            raise CacheCorruptedValueError(key, "expected a JSON object")
-        return status
+        return loads_object(cast("bytes", raw), key)
 
     async def del_bot(self, bot_id: int | str) -> bool:
         """Delete one bot's status; False when there was none.

@@ -29,6 +29,7 @@ __all__ = [
     "dumps",
     "encode_model",
     "loads",
+    "loads_object",
     "parse_datetime",
     "to_utc",
     "utc_now",
@@ -126,6 +127,19 @@ def utf8(value: bytes | str) -> str:
         utf8(b"bot:bot_1:1a2b")   # 'bot:bot_1:1a2b'
     """
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def loads_object(data: bytes | str, key: str) -> dict[str, Any]:
+    """Parse a JSON object read from ``key`` (anything else is corrupted).
+
+    Example::
+
+        loads_object(b'{"a": 1}', key="fullon:x")   # {'a': 1}
+    """
+    value = loads(data, key)
+    if not isinstance(value, dict):
+        raise CacheCorruptedValueError(key, "expected a JSON object")
+    return value
 
 
 def decode_text(data: bytes, key: str) -> str:

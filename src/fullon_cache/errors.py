@@ -34,6 +34,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis.exceptions as redis_errors
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "LockHeldError",
     "LockLostError",
     "is_auth_failure",
+    "raise_error_replies",
     "translate_redis_error",
 ]
 
@@ -137,6 +140,14 @@ def is_auth_failure(exc: BaseException) -> bool:
     authentication or authorization failure, which no retry can fix."""
     auth_errors = (redis_errors.AuthenticationError, redis_errors.AuthorizationError)
     return isinstance(exc, auth_errors) or isinstance(exc.__cause__, auth_errors)
+
+
+def raise_error_replies(results: Sequence[object], keys: Sequence[str]) -> None:
+    """Raise the first error reply of a pipeline (``execute(raise_on_error=False)``) for the
+    key its command concerned (``keys[i]`` for ``results[i]``); the other commands did run."""
+    for key, outcome in zip(keys, results, strict=False):
+        if isinstance(outcome, redis_errors.RedisError):
+            raise translate_redis_error(outcome, sent=True, key=key) from outcome
 
 
 def translate_redis_error(exc: BaseException, *, sent: bool, key: str | None = None) -> CacheError:

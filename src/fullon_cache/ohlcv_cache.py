@@ -29,7 +29,7 @@ from fullon_cache.errors import (
     CacheCorruptedValueError,
     InvalidInputError,
     InvalidTypeError,
-    translate_redis_error,
+    raise_error_replies,
 )
 from fullon_cache.keys import identifier, normalize_symbol
 from fullon_cache.log import get_logger
@@ -127,8 +127,7 @@ class OHLCVCache(BotCache):
 
             # Writing the same bars again changes nothing: safe to resend.
             results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=key)
-            if isinstance(results[0], Exception):
-                raise translate_redis_error(results[0], sent=True, key=key) from results[0]
+            raise_error_replies(results, [key])
             written += int(results[0])
         return written
 

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from fullon_cache import validation
-from fullon_cache.codecs import decode_model, dumps, encode_model, loads, utf8
+from fullon_cache.codecs import decode_model, dumps, encode_model, loads_object, utf8
 from fullon_cache.errors import (
     CacheCorruptedValueError,
     CacheError,
@@ -35,7 +35,7 @@ from fullon_cache.errors import (
     CacheUnknownOutcomeError,
     InvalidInputError,
     InvalidTypeError,
-    translate_redis_error,
+    raise_error_replies,
 )
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
@@ -173,14 +173,9 @@ class TickCache(SymbolCache):
     def _stored(self, results: list[Any], ticks: list[Tick]) -> list[int]:
         """The script results of ``ticks`` (1 stored, 0 older); an error reply raises for its
         key — the other commands of that pipeline did run."""
-        for position, outcome in enumerate(results):
-            if isinstance(outcome, Exception):
-                key = (
-                    self._keys.tickers(ticks[position].exchange)
-                    if position < len(ticks)
-                    else self._keys.ticker_exchanges()
-                )
-                raise translate_redis_error(outcome, sent=True, key=key) from outcome
+        index = self._keys.ticker_exchanges()  # the commands after the scripts
+        keys = [self._keys.tickers(tick.exchange) for tick in ticks]
+        raise_error_replies(results, keys + [index] * (len(results) - len(ticks)))
         return [int(outcome) for outcome in results[: len(ticks)]]
 
     async def update_ticker(self, exchange: str, tick: Tick) -> bool:
@@ -482,10 +477,7 @@ class TickCache(SymbolCache):
         raw = await self._run(lambda r: r.get(key), idempotent=True, key=key)
         if raw is None:
             return {}
-        config = loads(cast("bytes", raw), key)
-        if not isinstance(config, dict):
-            raise CacheCorruptedValueError(key, "expected a JSON object")
-        return config
+        return loads_object(cast("bytes", raw), key)
 
     async def set_tick_crawlers(self, crawlers: Mapping[str, Any]) -> bool:
         """Replace the ticker-crawler configuration.

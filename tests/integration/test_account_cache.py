@@ -214,7 +214,19 @@ BAD_ACCOUNT_CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "exc"), BAD_ACCOUNT_CALLS)
+BAD_BALANCE_KEY_CALLS = [
+    pytest.param(lambda c: c.set_user_balances(None, {}), InvalidTypeError, id="balance set None"),
+    pytest.param(lambda c: c.set_user_balances(1.5, {}), InvalidTypeError, id="balance set float"),
+    pytest.param(lambda c: c.set_user_balances("a*", {}), InvalidInputError, id="balance set glob"),
+    pytest.param(
+        lambda c: c.get_user_balance(None, "BTC"), InvalidTypeError, id="balance get None"
+    ),
+    pytest.param(lambda c: c.get_user_balance(3, "B*"), InvalidInputError, id="balance get glob"),
+    pytest.param(lambda c: c.get_user_balances("{3}"), InvalidInputError, id="balance all brace"),
+]
+
+
+@pytest.mark.parametrize(("call", "exc"), BAD_ACCOUNT_CALLS + BAD_BALANCE_KEY_CALLS)
 async def test_bad_account_input_is_rejected_and_nothing_is_written(
     cache: AccountCache,
     raw_redis: Redis,
@@ -322,29 +334,6 @@ async def test_bad_balances_are_rejected_and_the_stored_ones_stay(
         await cache.set_user_balances(3, balances)  # type: ignore[arg-type]
     assert await cache.get_user_balances(3) == {"USDT": balance(10.0)}
     assert await stored_keys(raw_redis, settings) == {"balances:3"}
-
-
-@pytest.mark.parametrize(
-    ("call", "exc"),
-    [
-        pytest.param(lambda c: c.set_user_balances(None, {}), InvalidTypeError, id="set None"),
-        pytest.param(lambda c: c.set_user_balances(1.5, {}), InvalidTypeError, id="set float"),
-        pytest.param(lambda c: c.set_user_balances("a*", {}), InvalidInputError, id="set glob"),
-        pytest.param(lambda c: c.get_user_balance(None, "BTC"), InvalidTypeError, id="get None"),
-        pytest.param(lambda c: c.get_user_balance(3, "B*"), InvalidInputError, id="get glob"),
-        pytest.param(lambda c: c.get_user_balances("{3}"), InvalidInputError, id="all brace"),
-    ],
-)
-async def test_a_bad_balance_account_or_currency_is_rejected(
-    cache: AccountCache,
-    raw_redis: Redis,
-    settings: CacheSettings,
-    call: Call,
-    exc: type[Exception],
-) -> None:
-    with pytest.raises(exc):
-        await call(cache)
-    assert await stored_keys(raw_redis, settings) == set()
 
 
 # -- positions: writing ----------------------------------------------------------------------

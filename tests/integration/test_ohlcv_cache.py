@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection, ConnectionPool, UnixDomainSocketConnection
 
 import fullon_cache
 from fullon_cache import (
@@ -35,6 +34,7 @@ from fullon_cache import ohlcv_cache as ohlcv_module
 from fullon_cache.ohlcv_cache import timeframe_seconds
 from fullon_cache.scripts import UPDATE_BARS
 from tests.conftest import raw_client
+from tests.support.counting import counting_client
 from tests.support.proxy import FaultProxy
 from tests.support.pubsub import listening, next_message, subscribers, wait_for_subscribers
 from tests.support.reference import stored_keys
@@ -88,26 +88,6 @@ async def first_live(
         return await asyncio.wait_for(waiting, GUARD)
     finally:
         waiting.cancel()
-
-
-def counting_client(settings: CacheSettings) -> tuple[Redis, list[int]]:
-    """A real redis-py client whose connections count what they send: one send per round
-    trip (a pipeline is packed and sent whole, then its replies are read)."""
-    sends = [0]
-    base: type[Connection] = UnixDomainSocketConnection if settings.unix_socket_path else Connection
-
-    class Counting(base):  # type: ignore[valid-type,misc]
-        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            sends[0] += 1
-            await super().send_packed_command(command, check_health)
-
-    where: dict[str, Any] = (
-        {"path": settings.unix_socket_path}
-        if settings.unix_socket_path
-        else {"host": settings.host, "port": settings.port}
-    )
-    pool = ConnectionPool(connection_class=Counting, db=settings.db, **where)
-    return Redis.from_pool(pool), sends
 
 
 class FiveBars(OHLCVCache):

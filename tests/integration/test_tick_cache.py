@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection, ConnectionPool, UnixDomainSocketConnection
 
 import fullon_cache
 from fullon_cache import (
@@ -41,6 +40,7 @@ from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.models import CatExchange, Symbol, Tick
 from fullon_cache.scripts import SET_TICKER
 from tests.conftest import raw_client
+from tests.support.counting import counting_client
 from tests.support.proxy import FaultProxy
 from tests.support.pubsub import listening, next_message, subscribers, wait_for_subscribers
 from tests.support.reference import Database, stored_keys
@@ -234,26 +234,6 @@ async def test_deleting_the_tickers_of_an_exchange_repairs_a_key_of_the_wrong_ty
 
 def batch_of_1200() -> list[Tick]:
     return [tick(f"S{i:04d}/USDT", f"ex{i % 5}", price=float(i + 1), at=T + i) for i in range(1200)]
-
-
-def counting_client(settings: CacheSettings) -> tuple[Redis, list[int]]:
-    """A real redis-py client whose connections count what they send: one send per round
-    trip (a pipeline is packed and sent whole, then its replies are read)."""
-    sends = [0]
-    base: type[Connection] = UnixDomainSocketConnection if settings.unix_socket_path else Connection
-
-    class Counting(base):  # type: ignore[valid-type,misc]
-        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            sends[0] += 1
-            await super().send_packed_command(command, check_health)
-
-    where: dict[str, Any] = (
-        {"path": settings.unix_socket_path}
-        if settings.unix_socket_path
-        else {"host": settings.host, "port": settings.port}
-    )
-    pool = ConnectionPool(connection_class=Counting, db=settings.db, **where)
-    return Redis.from_pool(pool), sends
 
 
 async def test_a_batch_of_1200_ticks_over_5_exchanges_takes_a_few_round_trips(
