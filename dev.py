@@ -13,15 +13,23 @@ and reinstall only when pyproject.toml changed. No root and no Redis installatio
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import subprocess
 import sys
 import venv
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".fullon-cache-installed"
+README = ROOT / "README.md"
+COVERAGE_JSON = ROOT / "htmlcov" / "coverage.json"
+JUNIT_XML = ROOT / "htmlcov" / "junit.xml"
+COVERAGE_BLOCK = re.compile(r"(<!-- coverage:start[^>]*-->\n).*?(\n<!-- coverage:end -->)", re.S)
 
 
 def _run(*cmd: str | Path) -> int:
@@ -44,6 +52,34 @@ def _ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def coverage_line(coverage: dict[str, Any], junit: ElementTree.Element) -> str:
+    """The README's coverage sentence, from coverage.py's JSON totals and pytest's JUnit XML."""
+    totals = coverage["totals"]
+    suites = list(junit.iter("testsuite"))
+    tests = sum(int(suite.get("tests", 0)) for suite in suites)
+    failed = sum(int(suite.get("failures", 0)) + int(suite.get("errors", 0)) for suite in suites)
+    return (
+        f"**Coverage: {totals['percent_covered_display']}%** of `src/` "
+        f"({totals['covered_lines']:,}/{totals['num_statements']:,} lines, "
+        f"{totals['covered_branches']:,}/{totals['num_branches']:,} branches) "
+        f"over {tests:,} tests, {failed} failed — "
+        "written by the last full `python3 dev.py test`."
+    )
+
+
+def update_readme_coverage() -> None:
+    """Put the measured coverage into README.md's coverage block (only when it changed)."""
+    if not (COVERAGE_JSON.exists() and JUNIT_XML.exists()):
+        return
+    junit = ElementTree.parse(JUNIT_XML).getroot()  # noqa: S314 - pytest's own output, just written
+    line = coverage_line(json.loads(COVERAGE_JSON.read_text()), junit)
+    text = README.read_text(encoding="utf-8")
+    updated = COVERAGE_BLOCK.sub(lambda m: m.group(1) + line + m.group(2), text, count=1)
+    if updated != text:
+        README.write_text(updated, encoding="utf-8")
+        print(f"README.md: {line}", flush=True)
+
+
 def _test(extra: list[str]) -> int:
     steps: list[tuple[str | Path, ...]] = [
         (BIN / "ruff", "check", "src", "tests", "dev.py"),
@@ -56,10 +92,14 @@ def _test(extra: list[str]) -> int:
             "--cov=fullon_cache",
             "--cov-report=term-missing:skip-covered",
             "--cov-report=html",
+            *(() if extra else (f"--cov-report=json:{COVERAGE_JSON}", f"--junitxml={JUNIT_XML}")),
             *extra,
         ),
     ]
+    COVERAGE_JSON.unlink(missing_ok=True)
+    JUNIT_XML.unlink(missing_ok=True)
     failed = [step[0] for step in steps if _run(*step) != 0]
+    update_readme_coverage()
     if failed:
         print("FAILED:", ", ".join(Path(name).name for name in failed), flush=True)
         return 1

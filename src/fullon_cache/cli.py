@@ -1,7 +1,7 @@
 """The ``fullon-cache`` command (also ``python -m fullon_cache``).
 
-    fullon-cache demo                run every example end to end; exit 0 only if all pass
-    fullon-cache doctor              show the configuration, check the server, print hints
+    fullon-cache demo [EXAMPLE...]   run the examples end to end; exit 0 only if all pass
+    fullon-cache doctor [--json]     show the configuration, check the server, print hints
     fullon-cache docs [NAME]         list the guides, or print one
     fullon-cache examples [NAME]     list the examples, or print one's source
     fullon-cache bench [--json]      time the cache's calls against raw redis-py
@@ -17,17 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
-import statistics
+import sys
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from fullon_cache import docs, examples
-from fullon_cache.base_cache import BaseCache
 from fullon_cache.bench import format_table, run_benchmark
 from fullon_cache.connection import close_all
+from fullon_cache.doctor import configuration_error_report, diagnose, format_report
 from fullon_cache.errors import CacheError
 from fullon_cache.inspection import format_state, inspect_state
 from fullon_cache.local_server import LocalRedisServer
@@ -36,7 +38,7 @@ from fullon_cache.settings import CacheSettings, server_configured
 
 __all__ = ["main"]
 
-_PING_SAMPLES = 20
+_INDENT = "    "
 
 
 def _session_settings(stack: contextlib.ExitStack, purpose: str) -> CacheSettings:
@@ -51,9 +53,24 @@ def _session_settings(stack: contextlib.ExitStack, purpose: str) -> CacheSetting
     return settings.replace(key_prefix=namespace)
 
 
-def _run_example(name: str, settings: CacheSettings) -> bool:
-    print(f"\n== {name} ==", flush=True)
+class _Indented(io.TextIOBase):
+    """Writes to ``target`` with every line indented, so an example's output nests under it."""
 
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._at_line_start = True
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines(keepends=True):
+            if self._at_line_start:
+                self._target.write(_INDENT)
+            self._target.write(line)
+            self._at_line_start = line.endswith("\n")
+        self._target.flush()
+        return len(text)
+
+
+def _run_example(name: str, settings: CacheSettings) -> bool:
     async def run() -> None:
         try:
             await examples.load(name).main(settings)
@@ -61,13 +78,35 @@ def _run_example(name: str, settings: CacheSettings) -> bool:
             await close_all()
 
     try:
-        asyncio.run(run())
+        with contextlib.redirect_stdout(_Indented(sys.stdout)):
+            asyncio.run(run())
     except Exception:  # noqa: BLE001 - the demo reports every failure and goes on
         traceback.print_exc()
-        print(f"FAILED: {name}", flush=True)
         return False
-    print(f"passed: {name}", flush=True)
     return True
+
+
+def _summary_table(outcomes: list[tuple[str, bool, float]]) -> str:
+    width = max(len("example"), *(len(name) for name, _, _ in outcomes))
+    rows = [f"{'example':<{width}}  result  seconds"]
+    rows += [
+        f"{name:<{width}}  {'passed' if passed else 'FAILED':<6}  {seconds:>7.2f}"
+        for name, passed, seconds in outcomes
+    ]
+    return "\n".join(rows)
+
+
+def _run_examples(names: Sequence[str], settings: CacheSettings) -> list[tuple[str, bool, float]]:
+    outcomes = []
+    for number, name in enumerate(names, start=1):
+        summary = (examples.load(name).__doc__ or "").strip().splitlines()[0]
+        print(f"\n[{number}/{len(names)}] {name}: {summary}", flush=True)
+        started = time.perf_counter()
+        passed = _run_example(name, settings)
+        seconds = time.perf_counter() - started
+        print(f"{_INDENT}{'passed' if passed else 'FAILED'}: {name} ({seconds:.2f} s)", flush=True)
+        outcomes.append((name, passed, seconds))
+    return outcomes
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -77,67 +116,34 @@ def _demo(args: argparse.Namespace) -> int:
             f"unknown example(s) {', '.join(unknown)}; choose from {', '.join(examples.EXAMPLES)}"
         )
         return 2
+    started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         settings = _session_settings(stack, "demo")
         configure_logging(settings)
         print(f"server {settings.redacted_url()}, namespace {settings.key_prefix!r}")
-        names = args.names or examples.EXAMPLES
-        failed = [name for name in names if not _run_example(name, settings)]
-    print(f"\n{len(names) - len(failed)} passed, {len(failed)} failed", flush=True)
+        outcomes = _run_examples(args.names or examples.EXAMPLES, settings)
+    failed = sum(not passed for _, passed, _ in outcomes)
+    print(f"\n{_summary_table(outcomes)}")
+    print(
+        f"\n{len(outcomes) - failed} passed, {failed} failed "
+        f"in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     return 1 if failed else 0
 
 
-async def _check_server(settings: CacheSettings) -> list[str]:
-    problems = []
-    try:
-        async with BaseCache(settings) as cache:
-            info = await cache.info()
-            samples = []
-            for _ in range(_PING_SAMPLES):
-                started = time.perf_counter()
-                await cache.ping()
-                samples.append((time.perf_counter() - started) * 1000)
-    finally:
-        await close_all()
-    policy = info.get("maxmemory_policy", "?")
-    print(f"  server      Redis {info.get('redis_version')} ({info.get('redis_mode')})")
-    print(f"  eviction    maxmemory-policy {policy}, maxmemory {info.get('maxmemory')}")
-    print(f"  latency     p50 {statistics.median(samples):.3f} ms over {_PING_SAMPLES} pings")
-    if policy != "noeviction":
-        problems.append(
-            f"maxmemory-policy is {policy}: Redis may silently drop locks and queues; "
-            "run `CONFIG SET maxmemory-policy noeviction` and put it in redis.conf"
-        )
-    return problems
-
-
-def _doctor(_: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace) -> int:
     try:
         settings = CacheSettings.from_env()
     except CacheError as error:
-        print(f"configuration error: {error}")
-        return 2
-    configure_logging(settings)
-    print("configuration")
-    print(f"  server      {settings.redacted_url()}")
-    print(f"  namespace   {settings.key_prefix}")
-    print(
-        f"  timeouts    socket {settings.socket_timeout:g} s, connect "
-        f"{settings.socket_connect_timeout:g} s, deadline per call {settings.deadline:g} s"
-    )
-    print(f"  pool        {settings.max_connections} connections")
-    print("checking the server")
-    try:
-        problems = asyncio.run(_check_server(settings))
-    except CacheError as error:
-        problems = [
-            f"{type(error).__name__}: {error}. Is redis-server running there? "
-            "Set REDIS_URL (or REDIS_HOST/REDIS_PORT, REDIS_USERNAME/REDIS_PASSWORD)."
-        ]
-    for problem in problems:
-        print(f"PROBLEM: {problem}")
-    print("no problems found" if not problems else f"{len(problems)} problem(s)")
-    return 1 if problems else 0
+        report = configuration_error_report(error)
+        status = 2
+    else:
+        configure_logging(settings)
+        report = asyncio.run(diagnose(settings))
+        status = 0 if report["ok"] else 1
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return status
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -206,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("name", nargs="?")
         elif name == "bench":
             command.add_argument("--operations", type=int, default=5000, metavar="N")
-        if name in {"bench", "inspect"}:
+        if name in {"bench", "doctor", "inspect"}:
             command.add_argument("--json", action="store_true", help="print JSON, not a table")
     return parser
 

@@ -6,6 +6,7 @@ Sync tests: the command runs ``asyncio.run`` itself. Logging goes to ``tmp_path`
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from fullon_cache.cli import main
 from fullon_cache.local_server import LocalRedisServer
 
 GUIDES = ", ".join(docs.get_all_docs())
-SUMMARY_ALL_PASSED = f"{len(examples.EXAMPLES)} passed, 0 failed"
+SUMMARY = re.compile(r"\n(\d+) passed, (\d+) failed in \d+\.\d s$")
 
 
 @pytest.fixture
@@ -34,6 +35,16 @@ def closed_tcp_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+def _summary(out: str) -> tuple[int, int]:
+    match = SUMMARY.search(out.rstrip())
+    assert match, out
+    return int(match.group(1)), int(match.group(2))
+
+
+def _first_doc_line(example: str) -> str:
+    return (examples.load(example).__doc__ or "").strip().splitlines()[0]
 
 
 def _namespace(out: str) -> str:
@@ -107,7 +118,7 @@ def test_every_command_the_guides_mention_exists(
 
 def test_the_guides_mention_the_commands() -> None:
     text = "\n".join(docs.get_all_docs().values())
-    for command in ("demo", "doctor", "docs", "examples"):
+    for command in ("demo", "doctor", "docs", "examples", "bench", "inspect"):
         assert f"fullon-cache {command}" in text
 
 
@@ -155,9 +166,10 @@ def test_demo_starts_a_private_server(capsys: pytest.CaptureFixture[str]) -> Non
     match = re.search(r"started a private redis-server unix://(\S+)\?db=0", out)
     assert match, out
     for name in examples.EXAMPLES:
-        assert f"passed: {name}" in out
+        assert re.search(rf"^    passed: {name} \(\d+\.\d\d s\)$", out, re.MULTILINE), name
+        assert re.search(rf"^{name} +passed +\d+\.\d\d$", out, re.MULTILINE), name
     assert "FAILED" not in out
-    assert out.rstrip().endswith(SUMMARY_ALL_PASSED)
+    assert _summary(out) == (len(examples.EXAMPLES), 0)
     assert _namespace(out).startswith("fullon_demo_")
     assert not Path(match.group(1)).parent.exists()  # the private server is gone
 
@@ -166,7 +178,7 @@ def test_demo_with_a_private_server_keeps_the_log_settings(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["demo"]) == 0
-    assert SUMMARY_ALL_PASSED in capsys.readouterr().out
+    assert _summary(capsys.readouterr().out) == (len(examples.EXAMPLES), 0)
     assert (tmp_path / "fullon_cache.log").is_file()  # FULLON_CACHE_LOG_DIR, not /tmp/fullon_log
     assert not [h for h in logging.getLogger("fullon").handlers if type(h) is logging.StreamHandler]
 
@@ -183,12 +195,32 @@ def test_demo_against_a_configured_server(
     assert "started a private redis-server" not in out
     assert f"server {redis_url}," in out
     assert "passed: basic_usage" in out
-    assert out.rstrip().endswith("1 passed, 0 failed")
+    assert _summary(out) == (1, 0)
     namespace = _namespace(out)
     assert re.fullmatch(r"fullon_demo_[0-9a-f]{8}", namespace)
     with redis.Redis.from_url(redis_url) as client:
         assert list(client.scan_iter(match=f"{namespace}*")) == []
     assert (tmp_path / "fullon_cache.log").is_file()
+
+
+def test_demo_numbers_each_example_and_nests_its_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert main(["demo", "basic_usage", "reference_data"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = lines.index("[1/2] basic_usage: " + _first_doc_line("basic_usage"))
+    second = lines.index("[2/2] reference_data: " + _first_doc_line("reference_data"))
+    between = lines[first + 1 : second - 1]  # the example's own output, then its result
+    assert between[0].startswith("    connected to Redis ")
+    assert all(line.startswith("    ") for line in between), between
+    assert re.fullmatch(r"    passed: basic_usage \(\d+\.\d\d s\)", between[-1])
+    assert lines[second - 1] == ""
+    table = lines.index(f"{'example':<{len('reference_data')}}  result  seconds")
+    assert [line.split()[:2] for line in lines[table + 1 : table + 3]] == [
+        ["basic_usage", "passed"],
+        ["reference_data", "passed"],
+    ]
 
 
 def test_demo_keeps_a_configured_prefix(
@@ -216,7 +248,8 @@ def test_demo_reports_a_failing_example(
     captured = capsys.readouterr()
     for name in examples.EXAMPLES:
         assert f"FAILED: {name}" in captured.out
-    assert captured.out.rstrip().endswith(f"0 passed, {len(examples.EXAMPLES)} failed")
+        assert re.search(rf"^{name} +FAILED +\d+\.\d\d$", captured.out, re.MULTILINE), name
+    assert _summary(captured.out) == (0, len(examples.EXAMPLES))
     assert "CacheUnavailableError" in captured.err  # the traceback of the failure
 
 
@@ -317,6 +350,76 @@ def test_doctor_never_shows_the_password(
     captured = capsys.readouterr()
     assert f"redis://user:***@127.0.0.1:{closed_tcp_port}/0" in captured.out
     assert "PROBLEM: " in captured.out
+    assert "s3cretpw" not in captured.out + captured.err
+
+
+def test_doctor_json_of_a_healthy_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "3")
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert report["problems"] == []
+    assert report["configuration"] == {
+        "server": redis_url,
+        "namespace": "fullon",
+        "socket_timeout_s": 3.0,
+        "connect_timeout_s": 5.0,
+        "deadline_s": 4.0,
+        "max_connections": 50,
+    }
+    server = report["server"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", server["version"])
+    assert server["mode"] == "standalone"
+    assert server["maxmemory_policy"] == "noeviction"
+    assert server["ping_p50_ms"] > 0
+
+
+def test_doctor_json_of_an_evicting_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LocalRedisServer("--maxmemory-policy", "allkeys-lru") as server:
+        monkeypatch.setenv("REDIS_URL", server.url)
+        assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert report["server"]["maxmemory_policy"] == "allkeys-lru"
+    assert len(report["problems"]) == 1
+    assert "noeviction" in report["problems"][0]
+
+
+def test_doctor_json_of_an_unreachable_server_has_a_hint_and_no_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], closed_tcp_port: int
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://user:s3cretpw@127.0.0.1:{closed_tcp_port}/0")
+    monkeypatch.setenv("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5")
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "0.5")
+    assert main(["doctor", "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["ok"] is False
+    assert report["server"] is None
+    assert report["configuration"]["server"] == f"redis://user:***@127.0.0.1:{closed_tcp_port}/0"
+    [problem] = report["problems"]
+    assert problem.startswith("CacheUnavailableError: ")
+    assert "REDIS_URL" in problem
+    assert "s3cretpw" not in captured.out + captured.err
+
+
+def test_doctor_json_of_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://user:s3cretpw@127.0.0.1:notaport/0")
+    assert main(["doctor", "--json"]) == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["ok"] is False
+    assert report["configuration"] is None
+    assert report["server"] is None
+    [problem] = report["problems"]
+    assert problem.startswith("configuration error: ")
     assert "s3cretpw" not in captured.out + captured.err
 
 

@@ -72,7 +72,7 @@ Learn more
     fullon-cache docs             # list the guides;  fullon-cache docs CACHING_GUIDE
     fullon-cache examples         # list the examples; fullon-cache examples basic_usage
     fullon-cache demo             # run every example (starts a private Redis if none is set)
-    fullon-cache doctor           # check the configuration and the server
+    fullon-cache doctor           # check the configuration and the server (--json)
     fullon-cache bench            # time the calls against raw redis-py (add --json)
     fullon-cache inspect          # tickers, processes, queues and locks right now (--json)
 """
