@@ -33,6 +33,7 @@ from fullon_cache import connection as _connection
 from fullon_cache import validation
 from fullon_cache.codecs import decode_text
 from fullon_cache.connection import Connections
+from fullon_cache.deadline import Deadlines
 from fullon_cache.errors import (
     CacheClosedError,
     CacheCorruptedValueError,
@@ -252,13 +253,19 @@ class BaseCache:
         conns = self._connections()
         deadline = self._settings.deadline + (blocking or 0.0)
         resend = _Resend.ALWAYS if idempotent else _Resend.IF_UNSENT
+        deadlines = Deadlines.of_running_loop()
+        watch = deadlines.watch(deadline)
         try:
-            async with asyncio.timeout(deadline):
-                return await self._attempts(
-                    conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking
-                )
-        except TimeoutError as exc:
-            raise CacheTimeoutError(f"no result within the {deadline:g} s deadline") from exc
+            return await self._attempts(
+                conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking, deadlines
+            )
+        except asyncio.CancelledError:
+            if deadlines.expired(watch):
+                message = f"no result within the {deadline:g} s deadline"
+                raise CacheTimeoutError(message) from TimeoutError(message)
+            raise
+        finally:
+            deadlines.release(watch)
 
     async def _attempts(
         self,
@@ -267,19 +274,26 @@ class BaseCache:
         resend: _Resend,
         key: str | None,
         blocking: float | None,
+        deadlines: Deadlines,
     ) -> _T:
-        client = conns.client if blocking is None else conns.blocking_client
-        limiter = conns.limiter if blocking is None else conns.blocking_limiter
+        def bounded(client: Redis) -> Awaitable[_T]:
+            return self._bounded(op, client, deadlines)
+
+        attempt_op: Callable[[Redis], Awaitable[_T]] = bounded
+        if blocking is None:
+            client, limiter = conns.client, conns.limiter
+        else:  # a blocking command waits as long as it asked; the call's deadline bounds it
+            client, limiter, attempt_op = conns.blocking_client, conns.blocking_limiter, op
         attempt = 0
         while True:
             try:
+                _connection.mark_unsent()  # before the policy check: it may be what connects
                 if not conns.policy_checked:
                     await self._check_eviction_policy(conns)
-                _connection.mark_unsent()
                 if limiter is None:
-                    return await op(client)
+                    return await attempt_op(client)
                 async with limiter:
-                    return await op(client)
+                    return await attempt_op(client)
             except RedisError as exc:
                 # LOADING is the server refusing the command: it was not applied.
                 sent = (_connection.was_sent() or not conns.owned) and not isinstance(
@@ -290,6 +304,21 @@ class BaseCache:
             attempt += 1
             logger.debug("retrying after a transient error", attempt=attempt)
             await asyncio.sleep(_backoff(attempt))
+
+    async def _bounded(
+        self, op: Callable[[Redis], Awaitable[_T]], client: Redis, deadlines: Deadlines
+    ) -> _T:
+        """One attempt, cut off after the socket timeout like a silent socket: a read may
+        then be retried within the call's deadline (the connection is dropped)."""
+        watch = deadlines.watch(self._settings.socket_timeout)
+        try:
+            return await op(client)
+        except asyncio.CancelledError:
+            if deadlines.expired(watch):
+                raise RedisTimeoutError("no reply within the socket timeout") from None
+            raise
+        finally:
+            deadlines.release(watch)
 
     async def _check_eviction_policy(self, conns: Connections) -> None:
         """Once per pool: warn when Redis may evict keys. Concurrent first calls wait for

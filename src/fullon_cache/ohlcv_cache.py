@@ -20,8 +20,6 @@ import re
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from redis.asyncio.client import Pipeline
-
 from fullon_cache import validation
 from fullon_cache.bot_cache import BotCache
 from fullon_cache.codecs import dumps, loads
@@ -29,11 +27,10 @@ from fullon_cache.errors import (
     CacheCorruptedValueError,
     InvalidInputError,
     InvalidTypeError,
-    raise_error_replies,
 )
 from fullon_cache.keys import identifier, normalize_symbol
 from fullon_cache.log import get_logger
-from fullon_cache.scripts import UPDATE_BARS, ScriptCall, run_pipelined
+from fullon_cache.scripts import UPDATE_BARS, run_script
 
 __all__ = ["OHLCVCache"]
 
@@ -43,6 +40,7 @@ _TIMEFRAME = re.compile(r"([1-9]\d*)([smhdw])")
 _MAX_GAP_CANDLES = 1_000_000  # a gap search walks candle by candle
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BATCH = 1000  # bars per script call
+_JSON_NUMBERS = (float, int)
 
 
 def timeframe_seconds(timeframe: object) -> int:
@@ -72,9 +70,23 @@ def _checked_bar(bar: object) -> list[float]:
     return values
 
 
+def _plain_bar(bar: Any) -> bool:
+    """The fast check of what update_ohlcv_bars writes: 6 JSON numbers, the first >= 0
+    (JSON has no NaN or inf); anything else goes through the full check."""
+    return (
+        type(bar) is list
+        and len(bar) == 6
+        and all(type(value) in _JSON_NUMBERS for value in bar)
+        and bar[0] >= 0
+    )
+
+
 def _decoded_bar(raw: bytes, key: str) -> list[float]:
+    bar = loads(raw, key)
+    if _plain_bar(bar):
+        return [float(value) for value in bar]
     try:
-        return _checked_bar(loads(raw, key))
+        return _checked_bar(bar)
     except InvalidInputError as exc:
         raise CacheCorruptedValueError(key, f"not a bar ({exc})") from exc
 
@@ -122,13 +134,14 @@ class OHLCVCache(BotCache):
             for bar in chunk:
                 args += [repr(bar[0]), dumps(bar)]
 
-            def build(_: Pipeline, call: ScriptCall, args: list[Any] = args) -> None:
-                call(UPDATE_BARS, [key], args)
-
             # Writing the same bars again changes nothing: safe to resend.
-            results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=key)
-            raise_error_replies(results, [key])
-            written += int(results[0])
+            written += int(
+                await self._run(
+                    lambda r: run_script(r, UPDATE_BARS, [key], args),  # noqa: B023 - awaited here
+                    idempotent=True,
+                    key=key,
+                )
+            )
         return written
 
     async def _bars(self, key: str, reply: Any) -> list[list[float]]:

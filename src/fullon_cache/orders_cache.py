@@ -278,9 +278,11 @@ class OrdersCache(AccountCache):
         data = _envelope(item)
         await self._run(lambda r: r.rpush(key, data), idempotent=False, key=key)
 
-    async def _take(self, queue: str, seconds: float) -> tuple[bytes, Order | str] | None:
-        """Move the next decodable item onto the processing list and note its claim time;
-        undecodable items go to the queue's dead list (counted)."""
+    async def _take(
+        self, queue: str, seconds: float, *, note_claim: bool
+    ) -> tuple[bytes, Order | str] | None:
+        """Move the next decodable item onto the processing list (and note its claim time
+        when asked); undecodable items go to the queue's dead list (counted)."""
         pending, processing = self._keys.queue_pending(queue), self._keys.queue_processing(queue)
         loop = asyncio.get_running_loop()
         ends = loop.time() + seconds
@@ -302,7 +304,8 @@ class OrdersCache(AccountCache):
                 self._skip_corrupted(error)
                 await self._bury(queue, cast("bytes", envelope))
                 continue
-            await self._note_claim(queue, cast("bytes", envelope))
+            if note_claim:
+                await self._note_claim(queue, cast("bytes", envelope))
             return cast("bytes", envelope), item
 
     async def _note_claim(self, queue: str, envelope: bytes) -> None:
@@ -323,10 +326,14 @@ class OrdersCache(AccountCache):
 
         await self._run(move, idempotent=False, key=processing)
 
-    async def _acknowledge(self, queue: str, envelope: bytes) -> None:
+    async def _acknowledge(self, queue: str, envelope: bytes, *, claimed: bool) -> None:
+        """Take the item off the processing list (and its claim time, if one was noted)."""
         processing, claims = self._keys.queue_processing(queue), self._keys.queue_claims(queue)
 
         async def ack(client: Redis) -> None:
+            if not claimed:
+                await client.lrem(processing, 1, envelope)  # type: ignore[arg-type]
+                return
             async with client.pipeline(transaction=True) as tx:
                 tx.lrem(processing, 1, envelope)  # type: ignore[arg-type]
                 tx.hdel(claims, envelope.partition(b":")[0])
@@ -338,22 +345,23 @@ class OrdersCache(AccountCache):
         """Take the next item of an order queue (what was pushed), waiting up to ``timeout``
         seconds; None when the queue stays empty.
 
-        The item is acknowledged right after it arrives. If the reply is lost, the call raises
-        CacheUnknownOutcomeError and the item waits on the processing list for
-        :meth:`requeue_stale_orders`: it is never lost. For work that must finish before the
-        item is gone, use :meth:`claim_open_order`.
+        The item is acknowledged right after it arrives (two round trips in all). If the
+        reply is lost, the call raises CacheUnknownOutcomeError and the item waits on the
+        processing list for :meth:`requeue_stale_orders`, which dates it at its first sweep:
+        it is never lost. For work that must finish before the item is gone, use
+        :meth:`claim_open_order`.
 
         Example::
 
             item = await cache.pop_open_order("bot_17", timeout=5)
         """
         name = identifier(queue, "queue")
-        taken = await self._take(name, validation.seconds(timeout, "timeout"))
+        taken = await self._take(name, validation.seconds(timeout, "timeout"), note_claim=False)
         if taken is None:
             return None
         envelope, item = taken
         try:
-            await self._acknowledge(name, envelope)
+            await self._acknowledge(name, envelope, claimed=False)
         except CacheError as error:  # delivered anyway; a requeue may deliver it again
             logger.warning("could not acknowledge an order", queue=name, error=str(error))
         return item
@@ -375,13 +383,13 @@ class OrdersCache(AccountCache):
                     await place(order)
         """
         name = identifier(queue, "queue")
-        taken = await self._take(name, validation.seconds(timeout, "timeout"))
+        taken = await self._take(name, validation.seconds(timeout, "timeout"), note_claim=True)
         if taken is None:
             yield None
             return
         envelope, item = taken
         yield item
-        await self._acknowledge(name, envelope)  # if this fails, the item may come again
+        await self._acknowledge(name, envelope, claimed=True)  # on failure it may come again
 
     async def requeue_stale_orders(self, queue: str, older_than: float) -> int:
         """Put items claimed at least ``older_than`` seconds ago (never acknowledged) back

@@ -921,15 +921,19 @@ async def test_a_pop_delivers_even_when_its_claim_time_cannot_be_noted(
         await worker.push_open_order(QUEUE, "A1")
         await worker.push_open_order(QUEUE, "B2")
         with caplog.at_level(logging.WARNING, logger="fullon.cache.orders"):
+            # A pop acknowledges at once and notes no claim time: HSET is never needed.
             assert await worker.pop_open_order(QUEUE, timeout=0) == "A1"
+            assert not caplog.records
+            assert not await alone_raw.exists(
+                keys.queue_processing(QUEUE), keys.queue_claims(QUEUE)
+            )
+            # A claim without a noted time is still taken, kept on failure, and requeued.
+            with pytest.raises(RuntimeError):
+                async with worker.claim_open_order(QUEUE, timeout=1.0) as item:
+                    assert item == "B2"
+                    assert not await alone_raw.exists(keys.queue_claims(QUEUE))
+                    raise RuntimeError("crashed")
         assert any("could not note a claim time" in r.getMessage() for r in caplog.records)
-        assert await alone_raw.exists(keys.queue_processing(QUEUE), keys.queue_claims(QUEUE)) == 0
-        # A claim without a noted time is still taken, kept on failure, and requeued.
-        with pytest.raises(RuntimeError):
-            async with worker.claim_open_order(QUEUE, timeout=1.0) as item:
-                assert item == "B2"
-                assert not await alone_raw.exists(keys.queue_claims(QUEUE))
-                raise RuntimeError("crashed")
         assert len(await lrange(alone_raw, keys.queue_processing(QUEUE))) == 1
         assert await admin.requeue_stale_orders(QUEUE, older_than=60) == 0  # dated now
         assert await admin.requeue_stale_orders(QUEUE, 0) == 1
