@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 
 from fullon_cache.errors import InvalidInputError, InvalidTypeError
@@ -58,6 +59,13 @@ def identifier(value: object, name: str, max_length: int = MAX_IDENTIFIER_LENGTH
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidTypeError(f"{name} must be a str or an int, not {type(value).__name__}")
+    return _checked_text(value, name, max_length)
+
+
+# Hot loops pass the same few symbols and exchanges on every call: checking each once pays.
+# ``typed`` keeps 7 and "7" apart; failures are not cached (they raise).
+@functools.lru_cache(maxsize=4096, typed=True)
+def _checked_text(value: str | int, name: str, max_length: int) -> str:
     text = str(value) if isinstance(value, int) else value
     if not text:
         raise InvalidInputError(f"{name} must not be empty")
@@ -213,8 +221,9 @@ class KeySpace:
         return f"{self._head}positions:{ex_id}"
 
     def position_exchanges(self) -> str:
-        """Set: the exchange accounts that have positions."""
-        return f"{self._head}positions:exchanges"
+        """Set: the exchange accounts that have positions (not under ``positions:``, where
+        an account id could collide with it)."""
+        return f"{self._head}position_accounts"
 
     # Orders: per exchange one hash tag (order hashes + id index), per queue another.
 
@@ -242,15 +251,16 @@ class KeySpace:
         """List of undecodable items taken off a queue (kept for inspection)."""
         return f"{self._head}{{oq:{queue}}}:dead"
 
-    # Bots: a lock and its fencing counter share one hash tag.
+    # Bots: the locks of an exchange and their fencing counters share one hash tag. The
+    # exchange ends at the brace, so ':' in it cannot make two pairs share a key.
 
     def bot_lock(self, exchange: str, symbol: str) -> str:
         """The lock of one (exchange, symbol): its holder's bot id, with a TTL if leased."""
-        return f"{self._head}{{lk:{exchange}:{symbol}}}"
+        return f"{self._head}{{lk:{exchange}}}:lock:{symbol}"
 
     def bot_lock_fence(self, exchange: str, symbol: str) -> str:
         """Counter incremented on every new acquisition of that lock (the fencing number)."""
-        return f"{self._head}{{lk:{exchange}:{symbol}}}:fence"
+        return f"{self._head}{{lk:{exchange}}}:fence:{symbol}"
 
     def bot_locks(self) -> str:
         """Set: the locks that may be held ([exchange, symbol] as JSON)."""

@@ -370,7 +370,7 @@ async def test_an_empty_list_deletes_the_positions(
     # The index is only ever added to (so a concurrent writer can never drop an account
     # that has positions); an account without positions in it costs an empty read.
     assert await raw_redis.smembers(index) == {b"3", b"4"}
-    assert await stored_keys(raw_redis, settings) == {"positions:4", "positions:exchanges"}
+    assert await stored_keys(raw_redis, settings) == {"positions:4", "position_accounts"}
     assert shape(await cache.get_all_positions()) == [("4", "ETH/USDT", 1.0)]
 
 
@@ -466,7 +466,7 @@ async def test_get_position_of_a_missing_symbol_is_an_empty_position(
     await cache.upsert_positions(3, [position("ETH/USDT")])
     other = await cache.get_position("BTC/USDT", 3)
     assert (other.symbol, other.volume) == ("BTC/USDT", 0.0)
-    assert await stored_keys(raw_redis, settings) == {"positions:3", "positions:exchanges"}
+    assert await stored_keys(raw_redis, settings) == {"positions:3", "position_accounts"}
 
 
 async def test_get_positions_returns_only_that_exchanges_positions(cache: AccountCache) -> None:
@@ -674,7 +674,7 @@ async def test_a_rejected_upsert_positions_keeps_the_stored_positions(
     with pytest.raises(InvalidTypeError):
         await cache.upsert_positions(3, None)  # type: ignore[arg-type]
     assert shape(await cache.get_positions(3)) == [("3", "BTC/USDT", 1.0)]
-    assert await stored_keys(raw_redis, settings) == {"positions:3", "positions:exchanges"}
+    assert await stored_keys(raw_redis, settings) == {"positions:3", "position_accounts"}
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,8 @@ when switching a deployment over.
 
 * Accounts, balances, positions: ``accounts`` (hash) is now ``<prefix>:accounts``; balances
   and positions are ``<prefix>:balances:<ex_id>`` and ``<prefix>:positions:<ex_id>`` (one
-  hash per exchange account, so ``get_positions(ex_id)`` returns only that account's).
+  hash per exchange account, so ``get_positions(ex_id)`` returns only that account's), with
+  the accounts that have positions in the set ``<prefix>:position_accounts``.
 * Orders: the ``order_status:<exchange>`` hash (one JSON per order, expiring as a whole) is
   now one hash per order, ``<prefix>:{orders:<exchange>}:order:<id>``, plus an id set; queue
   items are no longer bare order ids on a list popped with BLPOP but ``<id>:<JSON>`` items on
@@ -74,9 +75,9 @@ when switching a deployment over.
   and ``<prefix>:trades:user_status``.
 
 * Bots: blocks were fields of one ``block_exchange`` hash without expiry; now each
-  (exchange, symbol) has its own key ``<prefix>:{lk:<exchange>:<symbol>}`` (value: the bot id,
-  optional TTL) and a fencing counter beside it. Opening marks and bot status are the hashes
-  ``<prefix>:bots:opening`` and ``<prefix>:bots:status``.
+  (exchange, symbol) has its own key ``<prefix>:{lk:<exchange>}:lock:<symbol>`` (value: the
+  bot id, optional TTL) and a fencing counter ``...:fence:<symbol>`` beside it. Opening
+  marks and bot status are the hashes ``<prefix>:bots:opening`` and ``<prefix>:bots:status``.
 * OHLCV: lists of bars became sorted sets ``<prefix>:ohlcv:{<SYMBOL without />}:<timeframe>``.
 
 Behaviour changes in the layers

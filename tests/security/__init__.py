@@ -1,0 +1,1 @@
+"""Security: ACL confinement, TLS, secrets and identifier containment."""
