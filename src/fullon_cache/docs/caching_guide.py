@@ -154,14 +154,56 @@ Candles (OHLCVCache)
   OHLCV_CAP and publishes what it wrote).
 * ``cache.get_ohlcv_gaps(symbol, timeframe, since, until)`` lists missing candles as ranges.
 
+Performance
+-----------
+Every cache hit is one round trip, every single write one round trip (a script or a
+pipeline), a 1,000-item write one or two. ``fullon-cache bench`` measures each layer's main
+call next to the minimal raw redis-py sequence doing the same work (raw reads parse their
+JSON with orjson; where the library runs a Lua script, raw runs the same one by EVALSHA), in
+alternating slices of the same run, and counts round trips on the wire. Reproduce it with
+``python3 dev.py cli bench`` (a private Redis on a unix socket; set REDIS_URL for yours) and
+``--json`` for machines. Measured on the 2-core build machine (Redis 6.2, Python 3.11, plain
+asyncio), 3,000 calls each, another test run loading the machine:
+
+    operation                  RTs  p50 µs  raw p50  ratio   x50 ops/s (raw)
+    ping                         1   155.0    123.7  1.25x    6,524 (9,461)
+    get_ticker                   1   201.9    137.7  1.47x    5,718 (9,545)
+    get_ticker, new instance     1   211.4    201.0  1.05x    (against get_ticker)
+    set_ticker                   1   256.7    171.6  1.50x    8,093 (10,586)
+    set_tickers_batch (1,000)    2   24.7 ms  21.6 ms 1.14x
+    get_position                 1   104.8     70.8  1.48x   10,488 (19,081)
+    upsert_positions (1,000)     1   13.4 ms   6.5 ms 2.08x
+    get_order_status             1   104.9     75.0  1.40x   11,125 (14,668)
+    save_order_data              1   140.8    151.4  0.93x    9,863 (10,363)
+    order queue push + pop       3   316.6    224.9  1.41x    3,631 (6,171)
+    trade push + drain           2   287.0    220.9  1.30x    4,925 (6,582)
+    is_blocked                   1    83.6     64.3  1.30x   14,692 (20,378)
+    get_latest_ohlcv_bars (1)    1   102.9     77.4  1.33x   11,124 (16,341)
+    get_latest_ohlcv_bars (60)   1   230.8    104.1  2.22x    5,223 (11,479)
+    update_ohlcv_bars (1,000)    1    8.8 ms   6.2 ms 1.42x
+    update_process               1   132.6     98.4  1.35x   10,194 (15,705)
+
+What the library does for these numbers: pools shared per event loop (a fresh
+``async with TickCache() as c:`` per call costs 5%, no connection and no PING), hiredis,
+orjson, no socket timeouts (one watchdog timer per loop enforces every call's deadline:
+``asyncio.timeout`` alone costs about 8 µs per call on Python 3.11), key checks cached for
+the symbols a loop repeats. The remaining cost per hit is the deadline, the FIFO semaphore,
+the send tracking and building a checked model (about 8 µs for a Tick). Reads of many items
+pay per-item validation (the 60-bar read). Install uvloop in your application to make every
+call faster; the library never installs an event-loop policy itself.
+
 Server settings that matter
 ---------------------------
 * ``maxmemory-policy noeviction``: any evicting policy silently deletes locks and queues.
   fullon_cache logs a warning at the first call when the policy is anything else.
 * Persistence (``appendonly yes``, ``appendfsync everysec``) if queued orders must survive a
   server restart.
-* ACL: the library needs only commands on its own keys and channels plus INFO, e.g.
-  ``ACL SETUSER fullon on >secret ~fullon:* &fullon:* +@all -@dangerous +info``.
+* ACL: the library needs only commands on its own keys and channels, plus INFO (for the
+  eviction check and ``doctor``) and CLIENT SETNAME (redis-py names its connections). The
+  line tested in ``tests/security/test_acl.py`` confines a user to one namespace:
+  ``ACL SETUSER fullon reset on >secret ~fullon:* resetchannels &fullon:* +@all -@dangerous
+  +info +client|setname -script`` (on Redis 7 add ``-function``). ACLs cannot filter SCAN
+  by pattern, so such a user can list other namespaces' key names, never read them.
   ``cache.flushdb()`` (compat) needs FLUSHDB; prefer ``cache.prepare_cache()``.
 
 Logging
