@@ -95,6 +95,17 @@ async def _blocking_command(
     return cast("bytes | None", moved)
 
 
+def _deadline_passed(deadline: float) -> CacheTimeoutError:
+    message = f"no result within the {deadline:g} s deadline"
+    error = CacheTimeoutError(message)
+    error.__cause__ = TimeoutError(message)
+    return error
+
+
+def _socket_timed_out() -> RedisTimeoutError:
+    return RedisTimeoutError("no reply within the socket timeout")
+
+
 class _Resend(enum.Enum):
     """When a failed attempt may be sent again."""
 
@@ -254,18 +265,10 @@ class BaseCache:
         deadline = self._settings.deadline + (blocking or 0.0)
         resend = _Resend.ALWAYS if idempotent else _Resend.IF_UNSENT
         deadlines = Deadlines.of_running_loop()
-        watch = deadlines.watch(deadline)
-        try:
-            return await self._attempts(
-                conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking, deadlines
-            )
-        except asyncio.CancelledError:
-            if deadlines.expired(watch):
-                message = f"no result within the {deadline:g} s deadline"
-                raise CacheTimeoutError(message) from TimeoutError(message)
-            raise
-        finally:
-            deadlines.release(watch)
+        attempts = self._attempts(
+            conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking, deadlines
+        )
+        return await deadlines.bound(deadline, attempts, lambda: _deadline_passed(deadline))
 
     async def _attempts(
         self,
@@ -277,7 +280,9 @@ class BaseCache:
         deadlines: Deadlines,
     ) -> _T:
         def bounded(client: Redis) -> Awaitable[_T]:
-            return self._bounded(op, client, deadlines)
+            # One attempt, cut off after the socket timeout like a silent socket: a read is
+            # then retried within the call's deadline (the connection is dropped).
+            return deadlines.bound(self._settings.socket_timeout, op(client), _socket_timed_out)
 
         attempt_op: Callable[[Redis], Awaitable[_T]] = bounded
         if blocking is None:
@@ -304,21 +309,6 @@ class BaseCache:
             attempt += 1
             logger.debug("retrying after a transient error", attempt=attempt)
             await asyncio.sleep(_backoff(attempt))
-
-    async def _bounded(
-        self, op: Callable[[Redis], Awaitable[_T]], client: Redis, deadlines: Deadlines
-    ) -> _T:
-        """One attempt, cut off after the socket timeout like a silent socket: a read may
-        then be retried within the call's deadline (the connection is dropped)."""
-        watch = deadlines.watch(self._settings.socket_timeout)
-        try:
-            return await op(client)
-        except asyncio.CancelledError:
-            if deadlines.expired(watch):
-                raise RedisTimeoutError("no reply within the socket timeout") from None
-            raise
-        finally:
-            deadlines.release(watch)
 
     async def _check_eviction_policy(self, conns: Connections) -> None:
         """Once per pool: warn when Redis may evict keys. Concurrent first calls wait for

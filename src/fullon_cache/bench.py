@@ -21,15 +21,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import (
-    AbstractConnection,
-    Connection,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
+from redis.asyncio.connection import AbstractConnection
 
 from fullon_cache.bench_cases import Caches, Call, Case, build_cases, prepare
-from fullon_cache.connection import close_all
+from fullon_cache.connection import close_all, connection_class, server_kwargs
 from fullon_cache.ohlcv_cache import OHLCVCache
 from fullon_cache.settings import CacheSettings
 from fullon_cache.trades_cache import TradesCache
@@ -122,51 +117,28 @@ def counting_client(settings: CacheSettings) -> tuple[Redis, list[int]]:
         await client.ping(); sends[0]   # 1
     """
     sends = [0]
-    base: type[AbstractConnection] = Connection
-    if settings.unix_socket_path:
-        base = UnixDomainSocketConnection
-    elif settings.ssl:
-        base = SSLConnection
 
-    class Counting(base):  # type: ignore[valid-type,misc]
+    class Counting(connection_class(settings)):  # type: ignore[misc]
         async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             sends[0] += 1
             await super().send_packed_command(command, check_health)
 
-    return Redis.from_pool(ConnectionPool(connection_class=Counting, **_where(settings))), sends
-
-
-def _where(settings: CacheSettings) -> dict[str, Any]:
-    where: dict[str, Any] = {
-        "db": settings.db,
-        "username": settings.username,
-        "password": settings.password,
-    }
-    if settings.unix_socket_path:
-        return {**where, "path": settings.unix_socket_path}
-    where |= {"host": settings.host, "port": settings.port}
-    if settings.ssl:
-        where["ssl_ca_certs"] = settings.ssl_ca_certs
-    return where
+    return _client(Counting, settings), sends
 
 
 def raw_client(settings: CacheSettings) -> Redis:
-    """A plain redis-py client on the server of ``settings``: its defaults, except no socket
-    timeout (like the library's own pools), so the baseline is redis-py's fastest path.
+    """A plain redis-py client on the server of ``settings``: redis-py's defaults, with no
+    socket timeout (like the library's own pools), so the baseline is redis-py's fastest path.
 
     Example::
 
         await raw_client(settings).ping()
     """
-    if settings.unix_socket_path:
-        return Redis(unix_socket_path=settings.unix_socket_path, **_credentials(settings))
-    return Redis(host=settings.host, port=settings.port, ssl=settings.ssl,
-                 ssl_ca_certs=settings.ssl_ca_certs, **_credentials(settings))  # fmt: skip
+    return _client(connection_class(settings), settings)
 
 
-def _credentials(settings: CacheSettings) -> dict[str, Any]:
-    return {"db": settings.db, "username": settings.username, "password": settings.password,
-            "socket_timeout": None}  # fmt: skip
+def _client(cls: type[AbstractConnection], settings: CacheSettings) -> Redis:
+    return Redis.from_pool(ConnectionPool(connection_class=cls, **server_kwargs(settings)))
 
 
 async def _timed(call: Call, calls: int, samples: list[float]) -> None:

@@ -183,7 +183,8 @@ class _Raw:
     async def update_process(self, process_id: str) -> None:
         now = time.time()
         keys = [self.keys.process(process_id), self.keys.active_processes()]
-        args: list[Any] = [process_id, "2026-01-01T00:00:00+00:00", repr(now), "1", 3600]
+        args: list[Any] = [process_id, "2026-01-01T00:00:00+00:00", repr(now), "1"]
+        args += [OHLCVCache.PROCESS_TTL]
         args += ["status", "running"]
         await self.client.evalsha(UPDATE_PROCESS.sha, 2, *keys, *args)
 

@@ -99,8 +99,7 @@ def _summary_table(outcomes: list[tuple[str, bool, float]]) -> str:
 def _run_examples(names: Sequence[str], settings: CacheSettings) -> list[tuple[str, bool, float]]:
     outcomes = []
     for number, name in enumerate(names, start=1):
-        summary = (examples.load(name).__doc__ or "").strip().splitlines()[0]
-        print(f"\n[{number}/{len(names)}] {name}: {summary}", flush=True)
+        print(f"\n[{number}/{len(names)}] {name}: {examples.summary(name)}", flush=True)
         started = time.perf_counter()
         passed = _run_example(name, settings)
         seconds = time.perf_counter() - started

@@ -47,7 +47,15 @@ from redis.backoff import NoBackoff
 from fullon_cache.errors import CacheConfigError
 from fullon_cache.settings import CacheSettings
 
-__all__ = ["ConnectionPool", "Connections", "close_all", "connections_for", "default_settings"]
+__all__ = [
+    "ConnectionPool",
+    "Connections",
+    "close_all",
+    "connection_class",
+    "connections_for",
+    "default_settings",
+    "server_kwargs",
+]
 
 _sent: ContextVar[bool] = ContextVar("fullon_cache_sent", default=False)
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPools]
@@ -97,32 +105,59 @@ def was_sent() -> bool:
     return _sent.get()
 
 
+def connection_class(settings: CacheSettings) -> type[AbstractConnection]:
+    """redis-py's connection class for the server of ``settings`` (unix, TLS or TCP).
+
+    Example::
+
+        connection_class(CacheSettings.from_url("rediss://cache:6380"))   # SSLConnection
+    """
+    if settings.unix_socket_path:
+        return UnixDomainSocketConnection
+    return SSLConnection if settings.ssl else Connection
+
+
+def server_kwargs(settings: CacheSettings) -> dict[str, Any]:
+    """Where and as whom to connect, as redis-py connection keywords (TLS always verified).
+
+    Example::
+
+        ConnectionPool(connection_class=connection_class(s), **server_kwargs(s))
+    """
+    where: dict[str, Any] = {
+        "db": settings.db,
+        "username": settings.username,
+        "password": settings.password,
+    }
+    if settings.unix_socket_path:
+        return {**where, "path": settings.unix_socket_path}
+    where |= {"host": settings.host, "port": settings.port}
+    if settings.ssl:
+        where |= {"ssl_ca_certs": settings.ssl_ca_certs, "ssl_cert_reqs": "required"}
+    return where
+
+
+_TRACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    Connection: _TrackedConnection,
+    SSLConnection: _TrackedSSLConnection,
+    UnixDomainSocketConnection: _TrackedUnixConnection,
+}
+
+
 def _pool_for(settings: CacheSettings) -> RedisConnectionPool:
     if settings.cluster_mode:
         raise CacheConfigError(
             "REDIS_CLUSTER_MODE is not supported yet: point REDIS_URL at a standalone server"
         )
-    kwargs: dict[str, Any] = {
-        "db": settings.db,
-        "username": settings.username,
-        "password": settings.password,
-        "socket_timeout": None,  # the call's deadline bounds it (see the module docstring)
-        "socket_connect_timeout": settings.socket_connect_timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "max_connections": settings.max_connections,
-        "client_name": "fullon_cache",
-    }
-    if settings.unix_socket_path:
-        kwargs.update(connection_class=_TrackedUnixConnection, path=settings.unix_socket_path)
-    else:
-        kwargs.update(connection_class=_TrackedConnection, host=settings.host, port=settings.port)
-        if settings.ssl:
-            kwargs.update(
-                connection_class=_TrackedSSLConnection,
-                ssl_ca_certs=settings.ssl_ca_certs,
-                ssl_cert_reqs="required",
-            )
-    return RedisConnectionPool(**kwargs)
+    return RedisConnectionPool(
+        connection_class=_TRACKED[connection_class(settings)],
+        socket_timeout=None,  # the call's deadline bounds it (see the module docstring)
+        socket_connect_timeout=settings.socket_connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+        max_connections=settings.max_connections,
+        client_name="fullon_cache",
+        **server_kwargs(settings),
+    )
 
 
 class Connections:

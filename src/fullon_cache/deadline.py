@@ -10,25 +10,21 @@ does it, so a caller's own cancellation is never mistaken for a deadline.
 Example::
 
     deadlines = Deadlines.of_running_loop()
-    watch = deadlines.watch(6.0)
-    try:
-        return await operation()
-    except asyncio.CancelledError:
-        if deadlines.expired(watch):
-            raise TimeoutError from None
-        raise
-    finally:
-        deadlines.release(watch)
+    return await deadlines.bound(6.0, operation(), lambda: TimeoutError("too slow"))
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 __all__ = ["RESOLUTION", "Deadlines", "Watch"]
 
 RESOLUTION = 0.05  # seconds between checks while calls are in flight
+
+_T = TypeVar("_T")
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines]
 _per_loop = weakref.WeakKeyDictionary()
@@ -67,6 +63,27 @@ class Deadlines:
         if deadlines is None:
             deadlines = _per_loop[loop] = cls(loop)
         return deadlines
+
+    async def bound(
+        self, seconds: float, work: Awaitable[_T], expired: Callable[[], BaseException]
+    ) -> _T:
+        """Await ``work``; if it is still running ``seconds`` from now, cut it off and raise
+        ``expired()`` (chained to that exception's own ``__cause__``, if it has one).
+
+        Example::
+
+            await deadlines.bound(1.5, client.get(key), lambda: TimeoutError(key))
+        """
+        watch = self.watch(seconds)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if self.expired(watch):
+                error = expired()
+                raise error from error.__cause__
+            raise
+        finally:
+            self.release(watch)
 
     def watch(self, seconds: float) -> Watch:
         """Cancel the current task if it is still watched ``seconds`` from now."""

@@ -228,11 +228,7 @@ class TickCache(SymbolCache):
             tick = await cache.get_ticker("BTC/USDT", "binance", max_age=10)
         """
         limit = None if max_age is None else validation.seconds(max_age, "max_age")
-        ex: str | None
-        if isinstance(symbol_or_str, str) and exchange is not None:  # the hot path: no await
-            name, ex = identifier(symbol_or_str, "symbol"), identifier(exchange, "exchange")
-        else:
-            name, ex = await self._symbol_and_exchange(symbol_or_str, exchange)
+        name, ex = await self._symbol_and_exchange(symbol_or_str, exchange)
         if ex is None:
             if isinstance(symbol_or_str, str):
                 raise InvalidInputError("get_ticker needs an exchange for a symbol name")

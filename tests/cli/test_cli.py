@@ -43,10 +43,6 @@ def _summary(out: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _first_doc_line(example: str) -> str:
-    return (examples.load(example).__doc__ or "").strip().splitlines()[0]
-
-
 def _namespace(out: str) -> str:
     match = re.search(r"namespace '([^']+)'", out)
     assert match, out
@@ -209,8 +205,8 @@ def test_demo_numbers_each_example_and_nests_its_output(
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert main(["demo", "basic_usage", "reference_data"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    first = lines.index("[1/2] basic_usage: " + _first_doc_line("basic_usage"))
-    second = lines.index("[2/2] reference_data: " + _first_doc_line("reference_data"))
+    first = lines.index("[1/2] basic_usage: " + examples.summary("basic_usage"))
+    second = lines.index("[2/2] reference_data: " + examples.summary("reference_data"))
     between = lines[first + 1 : second - 1]  # the example's own output, then its result
     assert between[0].startswith("    connected to Redis ")
     assert all(line.startswith("    ") for line in between), between

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -105,21 +104,6 @@ async def opened(cls: type[C], settings: CacheSettings) -> AsyncIterator[C]:
 def one_shot_client(settings: CacheSettings) -> Redis:
     """A raw client that never resends (a DEBUG SLEEP must not reach a restarted server)."""
     return Redis(unix_socket_path=settings.unix_socket_path, retry=Retry(NoBackoff(), 0))
-
-
-@contextlib.asynccontextmanager
-async def watching(admin: Redis, pattern: str) -> AsyncIterator[PubSub]:
-    """A raw pattern subscription, confirmed before the block runs."""
-    pubsub = admin.pubsub()
-    try:
-        await pubsub.psubscribe(pattern)
-        async with asyncio.timeout(GUARD):
-            message = None
-            while message is None or message["type"] != "psubscribe":
-                message = await pubsub.get_message(timeout=1.0)
-        yield pubsub
-    finally:
-        await pubsub.aclose()
 
 
 async def recovered(call: Callable[[], Awaitable[R]]) -> R:
@@ -904,7 +888,7 @@ async def test_out_of_memory_refuses_a_write_and_leaves_nothing_half_written(
     case = ALL_WRITES[name]
     async with opened(case.cls, fast_settings) as cache:
         context = await case.setup(cache)
-        async with watching(admin, f"{namespace}:*") as published:
+        async with listening(admin, f"{namespace}:*", pattern=True) as published:
             before = await snapshot(admin, namespace)
             await exhaust_memory(admin)
             try:

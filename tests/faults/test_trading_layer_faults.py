@@ -359,7 +359,8 @@ async def test_a_read_right_after_its_connection_was_killed_succeeds(
             assert await read(cache) == expected
 
 
-CUT_PUSHES = [
+# The writes that are never resent (each appends one item to a list).
+PUSHES = [
     pytest.param(
         OrdersCache,
         lambda c: c.push_open_order(QUEUE, ORDER),
@@ -378,10 +379,16 @@ CUT_PUSHES = [
         lambda k: k.user_trades("7", EX),
         id="push_my_trades_list",
     ),
+    pytest.param(
+        TradesCache,
+        lambda c: c.push_trade(EX, trade(1)),
+        lambda k: k.exchange_trades(EX),
+        id="push_trade",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("layer", "push", "key"), CUT_PUSHES)
+@pytest.mark.parametrize(("layer", "push", "key"), PUSHES)
 async def test_a_push_right_after_its_connection_was_killed_is_applied_once(
     fast_settings: CacheSettings,
     admin: Redis,
@@ -692,23 +699,7 @@ async def test_a_lost_reply_to_an_overwrite_is_resent_and_the_result_is_exact(
         assert got == expected
 
 
-NON_IDEMPOTENT_WRITES = [
-    pytest.param(
-        TradesCache,
-        lambda c: c.push_trade(EX, trade(1)),
-        lambda k: k.exchange_trades(EX),
-        id="push_trade",
-    ),
-    pytest.param(
-        TradesCache,
-        lambda c: c.push_my_trades_list(7, EX, trade(1)),
-        lambda k: k.user_trades("7", EX),
-        id="push_my_trades_list",
-    ),
-]
-
-
-@pytest.mark.parametrize(("layer", "push", "key"), NON_IDEMPOTENT_WRITES)
+@pytest.mark.parametrize(("layer", "push", "key"), PUSHES)
 async def test_a_lost_reply_to_a_push_is_an_unknown_outcome_applied_once(
     proxy: FaultProxy,
     proxied_settings: CacheSettings,

@@ -1,7 +1,7 @@
 """``rediss://``: calls work over TLS with the right CA; certificate verification is always on.
 
-The bundled redis-server 6.2 has no TLS, so a TLS front (:class:`tests.support.tls.TlsProxy`)
-serves this worker's private server with certificates from a PKI the test session makes with
+The bundled redis-server 6.2 has no TLS, so the fault proxy with ``tls=`` serves this
+worker's private server with certificates from a PKI the test session makes with
 ``openssl``. The client side is exactly what fullon_cache builds in production.
 """
 
@@ -29,7 +29,8 @@ from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.models import Tick
 from fullon_cache.settings import CacheSettings
 from tests.security.conftest import SECRET, exception_texts, log_texts
-from tests.support.tls import Pki, TlsProxy, make_pki, openssl_available
+from tests.support.proxy import FaultProxy
+from tests.support.tls import Pki, make_pki, openssl_available, server_context
 
 GUARD = 10.0
 
@@ -43,24 +44,22 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture
-async def tls_proxy(private_server: LocalRedisServer, pki: Pki) -> AsyncIterator[TlsProxy]:
+async def tls_proxy(private_server: LocalRedisServer, pki: Pki) -> AsyncIterator[FaultProxy]:
     """TLS on 127.0.0.1 with a certificate for localhost and 127.0.0.1."""
-    async with await TlsProxy.start(
-        private_server.socket_path, pki.server_cert, pki.server_key
-    ) as p:
-        yield p
-
-
-@pytest.fixture
-async def wrong_name_proxy(private_server: LocalRedisServer, pki: Pki) -> AsyncIterator[TlsProxy]:
-    """TLS on 127.0.0.1 with a certificate from the right CA, for ``redis.invalid`` only."""
-    async with await TlsProxy.start(
-        private_server.socket_path, pki.wrong_name_cert, pki.wrong_name_key
-    ) as proxy:
+    tls = server_context(pki.server_cert, pki.server_key)
+    async with await FaultProxy.start(private_server.socket_path, tls=tls) as proxy:
         yield proxy
 
 
-def over_tls(acl: CacheSettings, proxy: TlsProxy, ca: Path | None) -> CacheSettings:
+@pytest.fixture
+async def wrong_name_proxy(private_server: LocalRedisServer, pki: Pki) -> AsyncIterator[FaultProxy]:
+    """TLS on 127.0.0.1 with a certificate from the right CA, for ``redis.invalid`` only."""
+    tls = server_context(pki.wrong_name_cert, pki.wrong_name_key)
+    async with await FaultProxy.start(private_server.socket_path, tls=tls) as proxy:
+        yield proxy
+
+
+def over_tls(acl: CacheSettings, proxy: FaultProxy, ca: Path | None) -> CacheSettings:
     """The ACL user's settings, but through ``rediss://`` to ``proxy`` trusting ``ca``."""
     url = f"rediss://{acl.username}:{acl.password}@{proxy.host}:{proxy.port}/0"
     return CacheSettings.from_url(
@@ -83,7 +82,7 @@ def assert_no_secret(error: BaseException, caplog: pytest.LogCaptureFixture) -> 
 
 
 async def test_calls_work_over_tls_with_the_ca_configured(
-    acl_settings: CacheSettings, tls_proxy: TlsProxy, pki: Pki
+    acl_settings: CacheSettings, tls_proxy: FaultProxy, pki: Pki
 ) -> None:
     """With ssl_ca_certs set, commands, Lua, blocking pops and pub/sub work over TLS."""
     settings = over_tls(acl_settings, tls_proxy, pki.ca_cert)
@@ -99,11 +98,11 @@ async def test_calls_work_over_tls_with_the_ca_configured(
             assert (await anext(ticks)).price == 1.0
             await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="x", price=2.0, time=now + 1))
             assert (await anext(ticks)).price == 2.0
-    assert tls_proxy.handshakes >= 2  # command and blocking pools both went through TLS
+    assert tls_proxy.accepted >= 2  # command and blocking pools both went through TLS
 
 
 async def test_the_benchmarks_counting_client_speaks_tls_and_counts_round_trips(
-    acl_settings: CacheSettings, tls_proxy: TlsProxy, pki: Pki
+    acl_settings: CacheSettings, tls_proxy: FaultProxy, pki: Pki
 ) -> None:
     """The benchmark's round-trip counter works against a rediss:// server too."""
     client, sends = counting_client(over_tls(acl_settings, tls_proxy, pki.ca_cert))
@@ -116,13 +115,13 @@ async def test_the_benchmarks_counting_client_speaks_tls_and_counts_round_trips(
                 pipe.ping()
                 assert await pipe.execute() == [True, True]
         assert sends[0] - before == 1  # a pipeline is one round trip
-        assert tls_proxy.handshakes == 1
+        assert tls_proxy.accepted == 1
     finally:
         await client.aclose()
 
 
 async def test_tls_settings_come_from_the_environment(
-    acl_settings: CacheSettings, tls_proxy: TlsProxy, pki: Pki
+    acl_settings: CacheSettings, tls_proxy: FaultProxy, pki: Pki
 ) -> None:
     """rediss:// settings from REDIS_URL or REDIS_HOST/REDIS_SSL + REDIS_SSL_CA_CERTS work."""
     url = f"rediss://{acl_settings.username}:{acl_settings.password}@127.0.0.1:{tls_proxy.port}/0"
@@ -158,7 +157,7 @@ async def test_tls_settings_come_from_the_environment(
 @pytest.mark.parametrize("ca", ["none", "other"])
 async def test_a_server_certificate_from_an_untrusted_ca_is_refused(
     acl_settings: CacheSettings,
-    tls_proxy: TlsProxy,
+    tls_proxy: FaultProxy,
     pki: Pki,
     ca: str,
     captured_logs: pytest.LogCaptureFixture,
@@ -170,13 +169,13 @@ async def test_a_server_certificate_from_an_untrusted_ca_is_refused(
         with pytest.raises(CacheUnavailableError, match="CERTIFICATE_VERIFY_FAILED") as caught:
             await cache.get_ticker("BTC/USDT", "x")
         assert await cache.test() is False
-    assert tls_proxy.handshakes == 0
+    assert tls_proxy.accepted == 0
     assert_no_secret(caught.value, captured_logs)
 
 
 async def test_a_certificate_for_another_host_name_is_refused(
     acl_settings: CacheSettings,
-    wrong_name_proxy: TlsProxy,
+    wrong_name_proxy: FaultProxy,
     pki: Pki,
     captured_logs: pytest.LogCaptureFixture,
 ) -> None:
@@ -185,12 +184,12 @@ async def test_a_certificate_for_another_host_name_is_refused(
     async with asyncio.timeout(GUARD), BaseCache(settings) as cache:
         with pytest.raises(CacheUnavailableError, match=r"(?i)mismatch|not valid for") as caught:
             await cache.push_global_error("never sent")
-    assert wrong_name_proxy.handshakes == 0
+    assert wrong_name_proxy.accepted == 0
     assert_no_secret(caught.value, captured_logs)
 
 
 async def test_a_plain_client_on_the_tls_port_gets_a_typed_error(
-    acl_settings: CacheSettings, tls_proxy: TlsProxy, captured_logs: pytest.LogCaptureFixture
+    acl_settings: CacheSettings, tls_proxy: FaultProxy, captured_logs: pytest.LogCaptureFixture
 ) -> None:
     """``redis://`` against a TLS endpoint fails with a CacheError (no hang, no secret)."""
     settings = acl_settings.replace(unix_socket_path=None, host=tls_proxy.host, port=tls_proxy.port)
@@ -201,7 +200,7 @@ async def test_a_plain_client_on_the_tls_port_gets_a_typed_error(
 
 
 async def test_a_refused_certificate_is_unavailable_even_after_earlier_calls(
-    acl_settings: CacheSettings, tls_proxy: TlsProxy, pki: Pki
+    acl_settings: CacheSettings, tls_proxy: FaultProxy, pki: Pki
 ) -> None:
     """A refused certificate is CacheUnavailableError even after earlier calls in the task."""
     async with BaseCache(over_tls(acl_settings, tls_proxy, pki.ca_cert)) as cache:

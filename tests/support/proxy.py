@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections import deque
 from types import TracebackType
 
@@ -42,14 +43,19 @@ class FaultProxy:
         self._drops: deque[bool] = deque()
         self._request_seen = asyncio.Event()
         self.replies_dropped = 0
+        self.accepted = 0
+        """Client connections accepted (behind TLS: those whose handshake completed)."""
         self.requests_forwarded = 0
         """Client→server chunks relayed: one per round trip for small commands/pipelines."""
 
     @classmethod
-    async def start(cls, upstream: Upstream) -> FaultProxy:
-        """Start listening on 127.0.0.1 with an ephemeral port."""
+    async def start(cls, upstream: Upstream, *, tls: ssl.SSLContext | None = None) -> FaultProxy:
+        """Start listening on 127.0.0.1 with an ephemeral port; with ``tls``, clients must
+        speak TLS (the proxy terminates it and relays plain bytes upstream)."""
         proxy = cls(upstream)
-        proxy._server = await asyncio.start_server(proxy._accept, "127.0.0.1", 0)
+        proxy._server = await asyncio.start_server(
+            proxy._accept, "127.0.0.1", 0, ssl=tls, ssl_handshake_timeout=5 if tls else None
+        )
         return proxy
 
     @property
@@ -133,6 +139,7 @@ class FaultProxy:
         # Synchronous on purpose: the connection is tracked before any await, so stop()
         # can always find and close it, even if its task never got to run.
         self._clients[writer] = None
+        self.accepted += 1
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -166,13 +173,13 @@ class FaultProxy:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
             for each in writers:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ssl.SSLError):
                     await each.wait_closed()
 
     async def _pump_requests(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ssl.SSLError):
             while chunk := await reader.read(_CHUNK):
                 if self._blackhole:
                     continue
@@ -184,7 +191,7 @@ class FaultProxy:
     async def _pump_replies(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ssl.SSLError):
             while chunk := await reader.read(_CHUNK):
                 if self._delay:
                     await asyncio.sleep(self._delay)

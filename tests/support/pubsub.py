@@ -13,14 +13,18 @@ GUARD = 10  # seconds; only turns a hang into a failure
 
 
 @contextlib.asynccontextmanager
-async def listening(raw_redis: Redis, channel: str) -> AsyncIterator[PubSub]:
-    """A raw subscription, confirmed by the server before the block runs."""
+async def listening(
+    raw_redis: Redis, channel: str, *, pattern: bool = False
+) -> AsyncIterator[PubSub]:
+    """A raw subscription to a channel (or a glob ``pattern``), confirmed by the server
+    before the block runs."""
     pubsub = raw_redis.pubsub()
+    kind = "psubscribe" if pattern else "subscribe"
     try:
-        await pubsub.subscribe(channel)
+        await (pubsub.psubscribe(channel) if pattern else pubsub.subscribe(channel))
         async with asyncio.timeout(GUARD):
             message = None
-            while message is None or message["type"] != "subscribe":
+            while message is None or message["type"] != kind:
                 message = await pubsub.get_message(timeout=1.0)
         yield pubsub
     finally:

@@ -98,3 +98,30 @@ async def test_the_outer_deadline_passes_through_an_inner_watch() -> None:
         assert deadlines.expired(outer)
     finally:
         deadlines.release(outer)
+
+
+async def test_bound_raises_the_given_error_chained_to_its_cause() -> None:
+    deadlines = Deadlines.of_running_loop()
+
+    def too_slow() -> RuntimeError:
+        error = RuntimeError("too slow")
+        error.__cause__ = TimeoutError("the cause")
+        return error
+
+    with pytest.raises(RuntimeError, match="too slow") as caught:
+        await deadlines.bound(SHORT, asyncio.sleep(10), too_slow)
+    assert isinstance(caught.value.__cause__, TimeoutError)
+    assert await deadlines.bound(10, asyncio.sleep(0, "done"), too_slow) == "done"
+    assert not deadlines._watches
+
+
+async def test_bound_lets_a_callers_cancel_through() -> None:
+    deadlines = Deadlines.of_running_loop()
+    task = asyncio.create_task(
+        deadlines.bound(10, asyncio.sleep(10), lambda: RuntimeError("not this"))
+    )
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not deadlines._watches

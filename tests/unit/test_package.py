@@ -479,6 +479,15 @@ def test_get_all_examples() -> None:
         assert source is examples.load(name).SOURCE
 
 
+def test_an_examples_summary_is_the_first_line_of_its_docstring() -> None:
+    assert examples.summary("basic_usage") == (
+        "BaseCache basics: connect, check the server, use the global error queue, clean up."
+    )
+    for name in examples.EXAMPLES:
+        assert examples.summary(name).endswith(".")
+        assert "\n" not in examples.summary(name)
+
+
 def test_load_unknown_example() -> None:
     with pytest.raises(KeyError, match="nope"):
         examples.load("nope")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["EXAMPLES", "get_all_examples", "load"]
+__all__ = ["EXAMPLES", "get_all_examples", "load", "summary"]
 
 EXAMPLES: tuple[str, ...] = (
     "basic_usage",
@@ -41,6 +41,16 @@ def load(name: str) -> ModuleType:
     if name not in EXAMPLES:
         raise KeyError(f"unknown example {name!r}; choose from {', '.join(EXAMPLES)}")
     return importlib.import_module(f"fullon_cache.examples.{name}")
+
+
+def summary(name: str) -> str:
+    """What the example ``name`` shows: the first line of its docstring.
+
+    Example::
+
+        summary("basic_usage")   # 'BaseCache basics: connect, check the server, ...'
+    """
+    return (load(name).__doc__ or "").strip().splitlines()[0]
 
 
 def get_all_examples() -> dict[str, str]:
