@@ -137,7 +137,7 @@ class AccountCache(TickCache):
         found = {}
         for name in sorted(fields):
             try:
-                found[utf8(name)] = loads_object(fields[name], key)
+                found[utf8(name, key)] = loads_object(fields[name], key)
             except CacheCorruptedValueError as error:
                 self._skip_corrupted(error)
         return found
@@ -301,7 +301,7 @@ class AccountCache(TickCache):
     async def _position_accounts(self) -> list[str]:
         index = self._keys.position_exchanges()
         members = await self._run(lambda r: r.smembers(index), idempotent=True, key=index)
-        return sorted(utf8(member) for member in members)
+        return sorted(utf8(member, index) for member in members)
 
     async def get_all_positions(self) -> list[Position]:
         """The positions of every exchange account (corrupted entries skipped).

@@ -400,7 +400,7 @@ class BaseCache:
             await self._run(lambda _: _subscribed(pubsub, channel), idempotent=True)
             yield self._payloads(pubsub)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     @staticmethod
     async def _payloads(pubsub: PubSub) -> AsyncIterator[bytes]:

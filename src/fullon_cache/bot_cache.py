@@ -177,7 +177,7 @@ class BotCache(AccountCache):
         """
         _, _, keys = self._lock_keys(ex_id, symbol)
         holder = await self._run(lambda r: r.get(keys[0]), idempotent=True, key=keys[0])
-        return "" if holder is None else utf8(cast("bytes", holder))
+        return "" if holder is None else utf8(cast("bytes", holder), keys[0])
 
     async def unblock_exchange(
         self, ex_id: int | str, symbol: str, bot_id: int | str | None = None
@@ -240,7 +240,7 @@ class BotCache(AccountCache):
                 self._skip_corrupted(CacheCorruptedValueError(key, "not a bot lock"))
             elif holder is not None and pttl != -2:  # -2: it expired between the two reads
                 ttl = None if pttl < 0 else pttl / 1000
-                rows.append({"ex_id": ex, "symbol": sym, "bot": utf8(holder), "ttl": ttl})
+                rows.append({"ex_id": ex, "symbol": sym, "bot": utf8(holder, key), "ttl": ttl})
         return rows
 
     @asynccontextmanager
@@ -265,10 +265,10 @@ class BotCache(AccountCache):
         _ttl_ms(seconds)
         started = time.monotonic()
         acquired, detail = await self._acquire(ex_id, symbol, bot_id, seconds)
-        ex, sym, _ = self._lock_keys(ex_id, symbol)
+        ex, sym, keys = self._lock_keys(ex_id, symbol)
         owner = identifier(bot_id, "bot_id")
         if not acquired:
-            holder = utf8(detail)
+            holder = utf8(detail, keys[0])
             raise LockHeldError(holder, f"{ex} {sym} is held by bot {holder}")
         lease = Lease(ex, sym, owner, int(detail), expires=started + seconds)
         keeper = asyncio.create_task(self._keep_alive(lease, seconds))

@@ -119,14 +119,15 @@ def loads(data: bytes | str, key: str) -> Any:
         raise CacheCorruptedValueError(key, "not valid JSON") from exc
 
 
-def utf8(value: bytes | str) -> str:
-    """Text of a name Redis returned (ids, fields); names are always written as UTF-8.
+def utf8(value: bytes | str, key: str) -> str:
+    """Text of a name Redis returned from ``key`` (ids, fields, members); the library writes
+    names as UTF-8, so other bytes are corrupted data (CacheCorruptedValueError naming ``key``).
 
     Example::
 
-        utf8(b"bot:bot_1:1a2b")   # 'bot:bot_1:1a2b'
+        utf8(b"bot:bot_1:1a2b", key="fullon:{lk:kraken}:lock:BTC/USD")   # 'bot:bot_1:1a2b'
     """
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+    return value if isinstance(value, str) else decode_text(value, key)
 
 
 def loads_object(data: bytes | str, key: str) -> dict[str, Any]:

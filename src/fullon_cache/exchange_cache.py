@@ -129,7 +129,7 @@ class ExchangeCache(ProcessCache):
         """
         if not force or self.source is None:
             fields = await self._run(lambda r: r.hgetall(key), idempotent=True, key=key)
-            cached = {utf8(name): cast("bytes", value) for name, value in fields.items()}
+            cached = {utf8(name, key): cast("bytes", value) for name, value in fields.items()}
             if COMPLETE_FIELD in cached or self.source is None:
                 cached.pop(COMPLETE_FIELD, None)
                 return cached, False
@@ -236,14 +236,14 @@ class ExchangeCache(ProcessCache):
 
             await cache.invalidate_exchanges(user_id=7)   # 1
         """
-        keys = []
+        keys, pattern = [], self._keys.pattern("exchanges:*")
         if ex_id is not None:
             keys.append(self._keys.exchange(identifier(ex_id, "ex_id")))
             await self._forget_in_user_list(keys[0], identifier(ex_id, "ex_id"))
         if user_id is not None:
             keys.append(self._keys.user_exchanges(identifier(user_id, "user_id")))
         if not keys:
-            keys = [utf8(key) async for key in self._scan(self._keys.pattern("exchanges:*"))]
+            keys = [utf8(key, pattern) async for key in self._scan(pattern)]
         if not keys:
             return 0
         return int(await self._run(lambda r: r.unlink(*keys), idempotent=True))

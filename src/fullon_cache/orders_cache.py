@@ -102,10 +102,7 @@ def _expiry(order: Order) -> str:
 def _decode_order(fields: Mapping[Any, Any] | Exception, key: str) -> Order:
     if isinstance(fields, Exception):  # a pipelined read of a key of the wrong type
         raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
-    try:
-        values = {utf8(name): loads(raw, key) for name, raw in fields.items()}
-    except UnicodeDecodeError as exc:
-        raise CacheCorruptedValueError(key, "a field name is not text") from exc
+    values = {utf8(name, key): loads(raw, key) for name, raw in fields.items()}
     return build_model(Order, values, key)
 
 
@@ -238,8 +235,8 @@ class OrdersCache(AccountCache):
         ids = []
         for member in sorted(members):
             try:
-                ids.append(identifier(utf8(member), "order id"))
-            except (UnicodeDecodeError, InvalidInputError) as exc:
+                ids.append(identifier(utf8(member, index), "order id"))
+            except (CacheCorruptedValueError, InvalidInputError) as exc:
                 self._skip_corrupted(CacheCorruptedValueError(index, f"bad order id: {exc}"))
         return ids
 

@@ -84,10 +84,10 @@ def _decode_record(raw: Mapping[bytes | str, bytes | str] | Exception, key: str)
     if isinstance(raw, Exception):  # a pipelined read of a key of the wrong type
         raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
     try:
-        fields = {utf8(name): utf8(value) for name, value in raw.items()}
+        fields = {utf8(name, key): utf8(value, key) for name, value in raw.items()}
         record: dict[str, Any] = {name: fields[name] for name in (*_FIELDS, *_TIMES)}
         record["last_seen"] = float(fields["last_seen"])
-    except (KeyError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+    except (KeyError, ValueError) as exc:
         raise CacheCorruptedValueError(key, "not a process record") from exc
     record["params"] = {
         name.removeprefix(_PARAM): loads(value, key)
@@ -270,8 +270,8 @@ class ProcessCache(BaseCache):
         entries = await self._run(lambda r: r.hgetall(components), idempotent=True, key=components)
         for name, pid in entries.items():
             try:
-                key = self._keys.process(_process_id(utf8(pid)))
-            except (UnicodeDecodeError, InvalidInputError):  # garbage: points nowhere
+                key = self._keys.process(_process_id(utf8(pid, components)))
+            except (CacheCorruptedValueError, InvalidInputError):  # garbage: points nowhere
                 await self._forget_component(name, pid)
                 continue
             if not await self._run(lambda r: r.exists(key), idempotent=True):  # noqa: B023
@@ -312,8 +312,8 @@ class ProcessCache(BaseCache):
         ids, bad = [], []
         for member in members:
             try:
-                ids.append(_process_id(utf8(member)))
-            except (UnicodeDecodeError, InvalidInputError) as exc:
+                ids.append(_process_id(utf8(member, self._keys.active_processes())))
+            except (CacheCorruptedValueError, InvalidInputError) as exc:
                 bad.append(member)
                 self._skip_corrupted(
                     CacheCorruptedValueError(self._keys.active_processes(), f"bad member: {exc}")
@@ -380,8 +380,8 @@ class ProcessCache(BaseCache):
         if raw is None:
             return None
         try:
-            pid = _process_id(utf8(cast("bytes", raw)))
-        except (UnicodeDecodeError, InvalidInputError) as exc:
+            pid = _process_id(utf8(cast("bytes", raw), components))
+        except (CacheCorruptedValueError, InvalidInputError) as exc:
             raise CacheCorruptedValueError(components, f"bad entry for {name!r}") from exc
         record = await self.get_process(pid)
         if record is None:  # its process expired: the entry must not outlive it

@@ -245,7 +245,7 @@ class TickCache(SymbolCache):
     async def _exchanges_with_tickers(self) -> list[str]:
         index = self._keys.ticker_exchanges()
         members = await self._run(lambda r: r.smembers(index), idempotent=True, key=index)
-        return sorted(utf8(member) for member in members)
+        return sorted(utf8(member, index) for member in members)
 
     async def _from_exchanges(self, exchanges: list[str], symbol: str) -> list[Tick]:
         """The ticker of ``symbol`` on each exchange that has one (one round trip)."""

@@ -1389,13 +1389,6 @@ async def _listed_positions(cache: Any) -> list[tuple[str | None, str, float]]:
     return shape(await cache.get_all_positions())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: names from Redis are decoded with utf8() outside the skip-and-count: a "
-    "non-UTF-8 field of the balances/accounts/bot-status hash or member of the position "
-    "index makes get_user_balances/get_all_accounts/get_bots/get_all_positions (and "
-    "clean_positions) raise a bare UnicodeDecodeError",
-)
 @pytest.mark.parametrize(
     ("layer", "plant", "listing", "expected"),
     [
@@ -1420,6 +1413,12 @@ async def _listed_positions(cache: Any) -> list[tuple[str | None, str, float]]:
             _listed_positions,
             [("3", SYM, 1.0)],
             id="position-index",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BUG: a non-UTF-8 member of the position index is not skipped: "
+                "get_all_positions (and clean_positions) raise CacheCorruptedValueError for "
+                "the whole listing instead of skipping and counting the one entry",
+            ),
         ),
     ],
 )
