@@ -15,11 +15,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
 
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.settings import CacheSettings
 from tests.support.proxy import FaultProxy
+
+# These machines are noisy (2 cores shared by xdist workers): Hypothesis's own timing checks
+# (example deadline, slow data generation) would fail correct tests at random.
+hypothesis_settings.register_profile(
+    "noisy_machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("noisy_machine")
 
 # Read before the session fixture below hides REDIS_* variables from the tests.
 _CONFIGURED_URL = os.environ.get("FULLON_TEST_REDIS_URL") or os.environ.get("REDIS_URL")
@@ -86,12 +95,15 @@ def server() -> Iterator[LocalRedisServer]:
 
 @pytest.fixture
 def fast_settings(server: LocalRedisServer, namespace: str) -> CacheSettings:
-    """Settings for the private server with short timeouts."""
+    """Settings for the private server with short timeouts and no circuit breaker: here
+    every call must meet the injected fault itself (the breaker is tested in
+    tests/faults/test_breaker.py)."""
     return CacheSettings.from_url(
         server.url,
         key_prefix=namespace,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
+        circuit_threshold=0,
     )
 
 

@@ -122,6 +122,7 @@ from fullon_cache.base_cache import BaseCache
 from fullon_cache.bot_cache import BotCache, Lease
 from fullon_cache.connection import close_all
 from fullon_cache.errors import (
+    CacheCircuitOpenError,
     CacheClosedError,
     CacheCommandError,
     CacheConfigError,
@@ -157,6 +158,7 @@ __all__ = [
     "AccountCache",
     "BaseCache",
     "BotCache",
+    "CacheCircuitOpenError",
     "CacheClosedError",
     "CacheCommandError",
     "CacheConfigError",

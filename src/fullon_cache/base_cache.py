@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import enum
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -31,20 +32,24 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache import connection as _connection
 from fullon_cache import validation
-from fullon_cache.codecs import decode_text
+from fullon_cache.codecs import decode_text, dumps, loads_object
 from fullon_cache.connection import Connections
 from fullon_cache.deadline import Deadlines
 from fullon_cache.errors import (
+    CacheCircuitOpenError,
     CacheClosedError,
     CacheCorruptedValueError,
     CacheError,
     CacheTimeoutError,
+    CacheUnavailableError,
+    CacheUnknownOutcomeError,
     InvalidInputError,
     is_auth_failure,
     translate_redis_error,
 )
 from fullon_cache.keys import KeySpace
 from fullon_cache.log import get_logger
+from fullon_cache.monitoring import MONITOR, operation_name
 from fullon_cache.scripts import PUSH_CAPPED, run_script
 from fullon_cache.settings import CacheSettings
 
@@ -95,6 +100,26 @@ async def _blocking_command(
     return cast("bytes | None", moved)
 
 
+def _snapshot(raw: bytes | Exception, key: str) -> dict[str, Any]:
+    if isinstance(raw, Exception):  # a pipelined read of a key of the wrong type
+        raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
+    snapshot = loads_object(raw, key)
+    published, operations = snapshot.get("published_at"), snapshot.get("operations")
+    if not isinstance(published, int | float) or not isinstance(operations, dict):
+        raise CacheCorruptedValueError(key, "not a metrics snapshot")
+    if not all(isinstance(stats, dict) for stats in operations.values()):
+        raise CacheCorruptedValueError(key, "not a metrics snapshot")
+    return snapshot
+
+
+def _resend(idempotent: bool, write: bool, retry_unsent: bool) -> _Resend:
+    if not retry_unsent:
+        return _Resend.NEVER
+    if not idempotent:
+        return _Resend.IF_UNSENT
+    return _Resend.OVERWRITE if write else _Resend.READ
+
+
 def _deadline_passed(deadline: float) -> CacheTimeoutError:
     message = f"no result within the {deadline:g} s deadline"
     error = CacheTimeoutError(message)
@@ -109,14 +134,18 @@ def _socket_timed_out() -> RedisTimeoutError:
 class _Resend(enum.Enum):
     """When a failed attempt may be sent again."""
 
-    ALWAYS = "always"  # reads and overwrites: applying them twice changes nothing
+    READ = "read"  # reads: always; a failure is what the last attempt met
+    OVERWRITE = "overwrite"  # always; once one attempt was sent, a failure is an unknown outcome
     IF_UNSENT = "if_unsent"  # other writes: only if their bytes never reached a socket
     NEVER = "never"  # pipelines: their command stack is gone after a failed execute
 
     def allows(self, exc: RedisError, sent: bool) -> bool:
         if not isinstance(exc, RedisConnectionError | RedisTimeoutError) or is_auth_failure(exc):
             return False
-        return self is _Resend.ALWAYS or (self is _Resend.IF_UNSENT and not sent)
+        return self in (_Resend.READ, _Resend.OVERWRITE) or (self is _Resend.IF_UNSENT and not sent)
+
+
+_UNREACHABLE = (CacheUnavailableError, CacheUnknownOutcomeError)
 
 
 class BaseCache:
@@ -153,7 +182,7 @@ class BaseCache:
             settings = settings.replace(key_prefix=key_prefix)
         self._settings = settings
         self._keys = KeySpace(settings.key_prefix)
-        self._borrowed = Connections.borrowed(redis) if redis is not None else None
+        self._borrowed = Connections.borrowed(redis, settings) if redis is not None else None
         self._conns: Connections | None = None
         self._closed = False
         self.corrupted_skipped = 0
@@ -254,21 +283,56 @@ class BaseCache:
         key: str | None = None,
         blocking: float | None = None,
         retry_unsent: bool = True,
+        write: bool = False,
     ) -> _T:
         """Run ``op(client)`` within the deadline, translating redis-py errors.
 
-        ``idempotent`` ops are retried after transient errors; other ops only when their
-        bytes never left (``retry_unsent``). ``blocking`` is the seconds a blocking command
-        may wait: it runs on the blocking client and extends the deadline by that much.
+        ``idempotent`` ops are retried after transient errors (an idempotent ``write``, an
+        overwrite, fails as an unknown outcome once an attempt was sent); other ops only when
+        their bytes never left (``retry_unsent``). ``blocking`` is the seconds a blocking
+        command may wait: it runs on the blocking client and extends the deadline by that
+        much. The circuit breaker may refuse the call; the monitor records it.
         """
         conns = self._connections()
+        name = operation_name(1)
+        started = time.perf_counter()
+        try:
+            if conns.breaker.is_open:
+                await conns.breaker.admit(lambda: self._probe(conns))
+            result = await self._bounded(
+                conns, op, _resend(idempotent, write, retry_unsent), key, blocking
+            )
+        except CacheError as exc:
+            if isinstance(exc, _UNREACHABLE) and not isinstance(exc, CacheCircuitOpenError):
+                conns.breaker.failed(exc)
+            MONITOR.record(name, time.perf_counter() - started, exc, self._keys.prefix)
+            raise
+        conns.breaker.succeeded()
+        MONITOR.record(name, time.perf_counter() - started, None, self._keys.prefix)
+        return result
+
+    async def _bounded(
+        self,
+        conns: Connections,
+        op: Callable[[Redis], Awaitable[_T]],
+        resend: _Resend,
+        key: str | None,
+        blocking: float | None,
+    ) -> _T:
         deadline = self._settings.deadline + (blocking or 0.0)
-        resend = _Resend.ALWAYS if idempotent else _Resend.IF_UNSENT
         deadlines = Deadlines.of_running_loop()
-        attempts = self._attempts(
-            conns, op, resend if retry_unsent else _Resend.NEVER, key, blocking, deadlines
-        )
+        attempts = self._attempts(conns, op, resend, key, blocking, deadlines)
         return await deadlines.bound(deadline, attempts, lambda: _deadline_passed(deadline))
+
+    async def _probe(self, conns: Connections) -> None:
+        """The circuit breaker's probe: one PING within the socket timeout."""
+        try:
+            async with conns.limiter or contextlib.nullcontext():
+                await Deadlines.of_running_loop().bound(
+                    self._settings.socket_timeout, conns.client.ping(), _socket_timed_out
+                )
+        except RedisError as exc:
+            raise translate_redis_error(exc, sent=False) from exc
 
     async def _attempts(
         self,
@@ -289,7 +353,7 @@ class BaseCache:
             client, limiter = conns.client, conns.limiter
         else:  # a blocking command waits as long as it asked; the call's deadline bounds it
             client, limiter, attempt_op = conns.blocking_client, conns.blocking_limiter, op
-        attempt = 0
+        attempt, sent_before = 0, False
         while True:
             try:
                 _connection.mark_unsent()  # before the policy check: it may be what connects
@@ -305,7 +369,9 @@ class BaseCache:
                     exc, BusyLoadingError
                 )
                 if attempt >= _MAX_RETRIES or not resend.allows(exc, sent):
+                    sent = sent or (sent_before and resend is _Resend.OVERWRITE)
                     raise translate_redis_error(exc, sent=sent, key=key) from exc
+                sent_before = sent_before or sent
             attempt += 1
             logger.debug("retrying after a transient error", attempt=attempt)
             await asyncio.sleep(_backoff(attempt))
@@ -517,6 +583,45 @@ class BaseCache:
             error = await cache.pop_global_error(timeout=5)
         """
         return await self._pop_text(self._keys.global_errors(), timeout)
+
+    async def publish_metrics(self, publisher: str, ttl: float = 60.0) -> None:
+        """Store this process's call statistics (:func:`fullon_cache.monitoring.snapshot`)
+        under ``publisher`` for ``ttl`` seconds, where ``fullon-cache inspect`` shows them.
+
+        Call it every so often (e.g. with each heartbeat); a process that stops publishing
+        disappears from the view after ``ttl``.
+
+        Example::
+
+            await cache.publish_metrics("ticker-bot-1", ttl=120)
+        """
+        key = self._keys.metrics(publisher)
+        milliseconds = round(validation.seconds(ttl, "ttl") * 1000)
+        if milliseconds < 1:
+            raise InvalidInputError("ttl must be at least a millisecond")
+        data = dumps({"published_at": time.time(), "operations": MONITOR.snapshot()})
+        await self._run(
+            lambda r: r.set(key, data, px=milliseconds), idempotent=True, write=True, key=key
+        )
+
+    async def get_published_metrics(self) -> dict[str, dict[str, Any]]:
+        """The statistics every process of this namespace published, by publisher name
+        (SCAN: for admin tools, not hot paths). A corrupted snapshot is skipped and counted.
+
+        Example::
+
+            (await cache.get_published_metrics())["ticker-bot-1"]["operations"]["get_ticker"]
+        """
+        names = [self._keys.strip(key) async for key in self._scan(self._keys.pattern("metrics:*"))]
+        keys = [f"{self.namespace}:{name}" for name in names]
+        published: dict[str, dict[str, Any]] = {}
+        for name, key, raw in zip(names, keys, await self._read_many("get", keys), strict=True):
+            try:
+                if raw is not None:  # None: it expired between the SCAN and the GET
+                    published[name.removeprefix("metrics:")] = _snapshot(raw, key)
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+        return dict(sorted(published.items()))
 
     @asynccontextmanager
     async def pipeline(self, *, transaction: bool = False) -> AsyncIterator[Pipeline]:

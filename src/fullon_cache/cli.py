@@ -5,7 +5,7 @@
     fullon-cache docs [NAME]         list the guides, or print one
     fullon-cache examples [NAME]     list the examples, or print one's source
     fullon-cache bench [--json]      time the cache's calls against raw redis-py
-    fullon-cache inspect [--json]    a read-only look at tickers, processes, queues, locks
+    fullon-cache inspect [--json]    a read-only look at tickers, processes, queues, locks, metrics
 
 ``demo`` and ``bench`` start a private redis-server (see :mod:`fullon_cache.local_server`)
 when the environment names no server, and work in a namespace of their own, so they never
@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         "docs": (_docs, "list or print the bundled guides"),
         "examples": (_examples, "list or print the bundled examples"),
         "bench": (_bench, "time the cache's calls against raw redis-py"),
-        "inspect": (_inspect, "a read-only look at tickers, processes, queues and locks"),
+        "inspect": (_inspect, "a read-only look at tickers, processes, queues, locks and metrics"),
     }
     for name, (handler, help_text) in handlers.items():
         command = commands.add_parser(name, help=help_text)

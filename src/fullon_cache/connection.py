@@ -44,12 +44,14 @@ from redis.asyncio.connection import ConnectionPool as RedisConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from fullon_cache.breaker import CircuitBreaker
 from fullon_cache.errors import CacheConfigError
 from fullon_cache.settings import CacheSettings
 
 __all__ = [
     "ConnectionPool",
     "Connections",
+    "breaker_for",
     "close_all",
     "connection_class",
     "connections_for",
@@ -103,6 +105,16 @@ def mark_unsent() -> None:
 def was_sent() -> bool:
     """True if the current attempt handed bytes to a socket since :func:`mark_unsent`."""
     return _sent.get()
+
+
+def breaker_for(settings: CacheSettings) -> CircuitBreaker:
+    """The circuit breaker of a new set of connections, as ``settings`` configure it.
+
+    Example::
+
+        breaker_for(CacheSettings(circuit_threshold=5)).threshold   # 5
+    """
+    return CircuitBreaker(settings.circuit_threshold, settings.circuit_cooldown)
 
 
 def connection_class(settings: CacheSettings) -> type[AbstractConnection]:
@@ -179,8 +191,10 @@ class Connections:
         loop: asyncio.AbstractEventLoop | None,
         settings: CacheSettings | None,
         limit: int | None,
+        breaker: CircuitBreaker,
     ) -> None:
         self.client = client
+        self.breaker = breaker
         self.loop = loop
         self.owned = settings is not None
         self.closed = False
@@ -197,18 +211,26 @@ class Connections:
     ) -> Connections:
         """Pools the library creates, shares and later closes."""
         client = Redis(connection_pool=_pool_for(settings))
-        return cls(client, loop=loop, settings=settings, limit=settings.max_connections)
+        return cls(
+            client,
+            loop=loop,
+            settings=settings,
+            limit=settings.max_connections,
+            breaker=breaker_for(settings),
+        )
 
     @classmethod
-    def borrowed(cls, client: Redis) -> Connections:
+    def borrowed(cls, client: Redis, settings: CacheSettings) -> Connections:
         """Wrap a caller's client; used for both plain and blocking commands, never closed.
 
         Instances given the same client share one wrapper, so the once-per-server checks
-        (the eviction policy) run once per client, not once per instance.
+        (the eviction policy) and the circuit breaker (configured by the first instance's
+        ``settings``) are per client, not per instance.
         """
         conns = _borrowed.get(client)
         if conns is None:
-            conns = _borrowed[client] = cls(client, loop=None, settings=None, limit=None)
+            conns = cls(client, loop=None, settings=None, limit=None, breaker=breaker_for(settings))
+            _borrowed[client] = conns
         return conns
 
     @property

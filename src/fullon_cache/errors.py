@@ -4,6 +4,7 @@ The tree::
 
     CacheError
      ├── CacheUnavailableError       the server could not be reached; the command was not sent
+     │    └── CacheCircuitOpenError  failing fast: Redis was unreachable for several calls
      ├── CacheUnknownOutcomeError    the command was sent but no reply came back: it may or may
      │    │                          not have been applied (never retried by the library)
      │    └── CacheTimeoutError      the call's deadline passed before it finished
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 import redis.exceptions as redis_errors
 
 __all__ = [
+    "CacheCircuitOpenError",
     "CacheClosedError",
     "CacheCommandError",
     "CacheConfigError",
@@ -68,6 +70,12 @@ class CacheUnavailableError(CacheError):
     """The server could not be reached (refused, unreachable, authentication failed).
 
     The command was not sent, so nothing was applied.
+    """
+
+
+class CacheCircuitOpenError(CacheUnavailableError):
+    """Redis failed several calls in a row: calls fail at once, unsent, for a cool-down
+    (``REDIS_CIRCUIT_COOLDOWN``) until a probe finds it back (see :mod:`fullon_cache.breaker`).
     """
 
 

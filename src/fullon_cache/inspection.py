@@ -20,11 +20,13 @@ from fullon_cache.trades_cache import TradesCache
 __all__ = ["format_state", "inspect_state"]
 
 _QUEUE_PATTERN = "{oq:*}:pending"
+_METRIC_FIELDS = ("calls", "errors", "p50_ms", "p99_ms", "max_ms")
 
 
 async def inspect_state(settings: CacheSettings) -> dict[str, Any]:
     """Tickers per exchange (count, age of the newest), active processes, order-queue
-    lengths and bot locks of the namespace. Reads only.
+    lengths, bot locks and the call statistics processes published (``publish_metrics``)
+    in the namespace. Reads only.
 
     Example::
 
@@ -60,9 +62,27 @@ async def inspect_state(settings: CacheSettings) -> dict[str, Any]:
                 ],
                 "queues": queues,
                 "locks": await bots.get_blocks(),
+                "metrics": _metric_rows(await cache.get_published_metrics(), now),
             }
     finally:
         await close_all()
+
+
+def _metric_rows(published: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """One row per publisher and operation."""
+    rows = []
+    for publisher, snapshot in published.items():
+        age = round(now - snapshot["published_at"], 1)
+        for operation, stats in sorted(snapshot["operations"].items()):
+            rows.append(
+                {
+                    "publisher": publisher,
+                    "age_s": age,
+                    "operation": operation,
+                    **{field: stats.get(field) for field in _METRIC_FIELDS},
+                }
+            )
+    return rows
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -86,6 +106,6 @@ def format_state(state: dict[str, Any]) -> str:
         print(format_state(state))
     """
     lines = [f"namespace {state['namespace']}"]
-    for title in ("tickers", "processes", "queues", "locks"):
+    for title in ("tickers", "processes", "queues", "locks", "metrics"):
         lines += _table(title, state[title])
     return "\n".join(lines)

@@ -144,6 +144,10 @@ class KeySpace:
         """The capped FIFO list behind ``push_global_error`` / ``pop_global_error``."""
         return f"{self._head}errors:global"
 
+    def metrics(self, publisher: str) -> str:
+        """The JSON snapshot of a process's call statistics (``publish_metrics``)."""
+        return f"{self._head}metrics:{identifier(publisher, 'publisher')}"
+
     # Processes: one hash tag, so that a record and both indexes change in one script.
 
     def process(self, process_id: str) -> str:

@@ -104,6 +104,10 @@ class ComponentLogger:
         """Log at ERROR."""
         self._log(logging.ERROR, msg, fields, False)
 
+    def exception(self, msg: str, **fields: Any) -> None:
+        """Log at ERROR with the exception being handled."""
+        self._log(logging.ERROR, msg, fields, True)
+
 
 def get_logger(component: str) -> ComponentLogger:
     """The logger of one component (``base``, ``tick``, ``connection``...).

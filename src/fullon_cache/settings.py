@@ -62,6 +62,8 @@ class CacheSettings:
     max_connections: int = 50
     socket_timeout: float = 5.0
     socket_connect_timeout: float = 5.0
+    circuit_threshold: int = 3
+    circuit_cooldown: float = 1.0
     key_prefix: str = "fullon"
     cluster_mode: bool = False
     cluster_nodes: tuple[tuple[str, int], ...] = ()
@@ -80,6 +82,11 @@ class CacheSettings:
         for name in ("socket_timeout", "socket_connect_timeout"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value > 0, f"{name} must be a positive number")
+        _require(self.circuit_threshold >= 0, "circuit_threshold must be >= 0 (0: no breaker)")
+        _require(
+            math.isfinite(self.circuit_cooldown) and self.circuit_cooldown > 0,
+            "circuit_cooldown must be a positive number of seconds",
+        )
         for name in ("ttl_exchange", "ttl_symbol", "ttl_order"):
             _require(getattr(self, name) > 0, f"{name} must be a positive number of seconds")
         _require(
@@ -120,6 +127,8 @@ class CacheSettings:
             self.max_connections,
             self.socket_timeout,
             self.socket_connect_timeout,
+            self.circuit_threshold,
+            self.circuit_cooldown,
             self.cluster_mode,
             self.cluster_nodes,
         )
@@ -282,6 +291,8 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_MAX_CONNECTIONS": ("max_connections", int),
     "REDIS_SOCKET_TIMEOUT": ("socket_timeout", float),
     "REDIS_SOCKET_CONNECT_TIMEOUT": ("socket_connect_timeout", float),
+    "REDIS_CIRCUIT_THRESHOLD": ("circuit_threshold", int),
+    "REDIS_CIRCUIT_COOLDOWN": ("circuit_cooldown", float),
     "REDIS_KEY_PREFIX": ("key_prefix", str),
     "REDIS_CLUSTER_MODE": ("cluster_mode", _parse_bool),
     "REDIS_CLUSTER_NODES": ("cluster_nodes", _parse_nodes),

@@ -26,6 +26,7 @@ async def _fill(settings: CacheSettings) -> None:
         await cache.push_open_order("bot 17", Order(order_id=1))
         await cache.push_open_order("bot 17", "2")
         await bots.block_exchange("binance", "BTC/USDT", 17, ttl=60)
+        await cache.publish_metrics("ticker bot")
     await close_all()
 
 
@@ -58,13 +59,26 @@ def test_inspect_json_shows_what_is_stored(
     [lock] = state["locks"]
     assert (lock["ex_id"], lock["symbol"], lock["bot"]) == ("binance", "BTC/USDT", "17")
     assert 0 < lock["ttl"] <= 60
+    rows = {row["operation"]: row for row in state["metrics"]}
+    assert {row["publisher"] for row in rows.values()} == {"ticker bot"}
+    assert rows["set_ticker"]["calls"] >= 2  # this process's own count when it published
+    assert set(rows["set_ticker"]) == {
+        "publisher",
+        "age_s",
+        "operation",
+        "calls",
+        "errors",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+    }
 
 
 @pytest.mark.usefixtures("filled")
 def test_inspect_prints_tables(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect"]) == 0
     out = capsys.readouterr().out
-    for heading in ("tickers:", "processes:", "queues:", "locks:"):
+    for heading in ("tickers:", "processes:", "queues:", "locks:", "metrics:"):
         assert heading in out
     assert "bot 17" in out
     assert "ticker binance" in out
@@ -80,7 +94,7 @@ def test_inspect_of_an_empty_namespace_says_none(
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("REDIS_KEY_PREFIX", namespace)
     assert main(["inspect"]) == 0
-    assert capsys.readouterr().out.count(": none") == 4
+    assert capsys.readouterr().out.count(": none") == 5
 
 
 def test_inspect_of_an_unreachable_server_fails_with_a_hint_and_no_secret(

@@ -220,7 +220,7 @@ async def test_closing_borrowed_connections_leaves_the_callers_client_open(
     settings: CacheSettings,
 ) -> None:
     client = Redis(unix_socket_path=settings.unix_socket_path)
-    borrowed = Connections.borrowed(client)
+    borrowed = Connections.borrowed(client, settings)
     await borrowed.aclose()
     assert borrowed.closed
     assert await client.ping() is True

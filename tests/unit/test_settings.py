@@ -98,6 +98,9 @@ def test_settings_are_frozen_and_hashable() -> None:
         ({"key_prefix": "café"}, "key_prefix"),
         ({"key_prefix": "a\n"}, "key_prefix"),
         ({"cluster_mode": True}, "cluster_mode"),
+        ({"circuit_threshold": -1}, "circuit_threshold"),
+        ({"circuit_cooldown": 0}, "circuit_cooldown"),
+        ({"circuit_cooldown": float("inf")}, "circuit_cooldown"),
     ],
 )
 def test_invalid_values_raise_config_error_naming_the_field(
@@ -122,6 +125,7 @@ def test_invalid_values_raise_config_error_naming_the_field(
         {"key_prefix": "x"},
         {"key_prefix": "Tenant_A.prod-2"},
         {"cluster_mode": True, "cluster_nodes": (("10.0.0.1", 7000),)},
+        {"circuit_threshold": 0, "circuit_cooldown": 0.001},
     ],
 )
 def test_boundary_values_are_accepted(changes: dict[str, Any]) -> None:
@@ -164,6 +168,8 @@ _ALTERNATIVES: dict[str, Any] = {
     "max_connections": 7,
     "socket_timeout": 1.5,
     "socket_connect_timeout": 2.5,
+    "circuit_threshold": 5,
+    "circuit_cooldown": 0.5,
     "key_prefix": "other",
     "cluster_mode": True,
     "cluster_nodes": (("10.0.0.2", 7001),),
@@ -382,6 +388,8 @@ _ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "REDIS_MAX_CONNECTIONS": ("12", "max_connections", 12),
     "REDIS_SOCKET_TIMEOUT": ("2.5", "socket_timeout", 2.5),
     "REDIS_SOCKET_CONNECT_TIMEOUT": ("1", "socket_connect_timeout", 1.0),
+    "REDIS_CIRCUIT_THRESHOLD": ("0", "circuit_threshold", 0),
+    "REDIS_CIRCUIT_COOLDOWN": ("2.5", "circuit_cooldown", 2.5),
     "REDIS_KEY_PREFIX": ("tenant_a", "key_prefix", "tenant_a"),
     "REDIS_CLUSTER_MODE": ("yes", "cluster_mode", True),
     "REDIS_CLUSTER_NODES": ("h1:7000", "cluster_nodes", (("h1", 7000),)),
@@ -471,6 +479,8 @@ def test_a_bad_boolean_names_the_variable_not_the_value(var: str) -> None:
         "REDIS_MAX_CONNECTIONS",
         "REDIS_SOCKET_TIMEOUT",
         "REDIS_SOCKET_CONNECT_TIMEOUT",
+        "REDIS_CIRCUIT_THRESHOLD",
+        "REDIS_CIRCUIT_COOLDOWN",
         "CACHE_TTL_EXCHANGE",
         "CACHE_TTL_SYMBOL",
         "CACHE_TTL_ORDER",
