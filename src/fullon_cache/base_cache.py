@@ -62,6 +62,7 @@ connection_logger = get_logger("connection")
 _MAX_RETRIES = 3
 _SCAN_BATCH = 1000
 _SUBSCRIPTION_POLL = 1.0
+_HEALTH_PING = "fullon-cache-health"  # not redis-py's own payload, whose pongs it swallows
 
 
 def _backoff(attempt: int) -> float:
@@ -69,24 +70,69 @@ def _backoff(attempt: int) -> float:
     return min(0.5, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
 
 
-async def _subscribed(pubsub: PubSub, channel: str) -> None:
+async def _subscribed(pubsub: PubSub, channel: str, silence: float) -> None:
     """Subscribe and wait for the server's confirmation: once the subscription is entered,
     nothing published to ``channel`` can be missed (Redis confirms before it delivers)."""
     await pubsub.subscribe(channel)
-    await _next_of_type(pubsub, "subscribe")
+    await _next_of_type(pubsub, "subscribe", silence)
 
 
-async def _next_of_type(pubsub: PubSub, kind: str) -> dict[str, Any]:
+async def _next_of_type(pubsub: PubSub, kind: str, silence: float) -> dict[str, Any]:
     """The next pub/sub message of ``kind`` ("subscribe", "message"); a lost connection
-    raises CacheUnavailableError."""
+    raises CacheUnavailableError. A quiet channel is told from a dead network by a PING sent
+    after ``silence`` seconds without a word from the server: no answer within another
+    ``silence`` raises CacheUnavailableError."""
+    link = _Link(pubsub, silence)
     message: dict[str, Any] | None = None
     while message is None or message["type"] != kind:
+        message = await link.next_message()
+    return message
+
+
+class _Link:
+    """A subscription's connection and when the server was last heard on it.
+
+    redis-py ends an empty wait by cancelling inside ``get_message``; coverage.py (on
+    CPython 3.11) then loses the line events of the frames that wait resumed, so what
+    happens after a wait is done in a fresh call on the waiting line (``_heard``).
+    """
+
+    def __init__(self, pubsub: PubSub, silence: float) -> None:
+        self.pubsub, self.silence = pubsub, silence
+        self.poll = min(_SUBSCRIPTION_POLL, silence / 2)  # bounded: no socket timeout
+        self.heard, self.pinged = asyncio.get_running_loop().time(), False
+
+    async def next_message(self) -> dict[str, Any] | None:
+        """One bounded wait: the message, or None (after pinging a quiet link in time)."""
         try:
-            # A bounded wait, so that no socket timeout can end a quiet subscription.
-            message = await pubsub.get_message(timeout=_SUBSCRIPTION_POLL)
+            return await self._heard(await self.pubsub.get_message(timeout=self.poll))
         except RedisError as exc:
             raise translate_redis_error(exc, sent=False) from exc
-    return message
+
+    async def _heard(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
+        now = asyncio.get_running_loop().time()
+        if message is None:
+            self.pinged = await _check_alive(
+                self.pubsub, now - self.heard, self.silence, self.pinged
+            )
+        else:  # any message, a pong too, proves the link
+            self.heard, self.pinged = now, False
+        return message
+
+
+async def _check_alive(pubsub: PubSub, quiet: float, silence: float, pinged: bool) -> bool:
+    """Ping a subscription quiet for ``silence`` seconds; fail when the ping went unanswered
+    for as long. Returns whether a ping is out."""
+    if quiet < silence:
+        return pinged
+    if pinged:
+        if quiet >= 2 * silence:
+            raise CacheUnavailableError(
+                f"the subscription's connection went silent: no answer to a PING in {silence:g} s"
+            )
+        return True
+    await pubsub.ping(_HEALTH_PING)
+    return True
 
 
 async def _blocking_command(
@@ -463,15 +509,16 @@ class BaseCache:
         """
         pubsub = self._connections().blocking_client.pubsub()
         try:
-            await self._run(lambda _: _subscribed(pubsub, channel), idempotent=True)
-            yield self._payloads(pubsub)
+            silence = self._settings.socket_timeout
+            await self._run(lambda _: _subscribed(pubsub, channel, silence), idempotent=True)
+            yield self._payloads(pubsub, silence)
         finally:
             await pubsub.aclose()
 
     @staticmethod
-    async def _payloads(pubsub: PubSub) -> AsyncIterator[bytes]:
+    async def _payloads(pubsub: PubSub, silence: float) -> AsyncIterator[bytes]:
         while True:
-            yield (await _next_of_type(pubsub, "message"))["data"]
+            yield (await _next_of_type(pubsub, "message", silence))["data"]
 
     # -- public API ------------------------------------------------------------------------
 
