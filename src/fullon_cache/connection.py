@@ -42,6 +42,12 @@ from redis.asyncio.connection import (
 )
 from redis.asyncio.connection import ConnectionPool as RedisConnectionPool
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import NoBackoff
 
 from fullon_cache.breaker import CircuitBreaker
@@ -97,6 +103,14 @@ class _TrackedUnixConnection(_SendTracking, UnixDomainSocketConnection):
     pass
 
 
+class _TrackedSentinelConnection(_SendTracking, SentinelManagedConnection):
+    pass
+
+
+class _TrackedSentinelSSLConnection(_SendTracking, SentinelManagedSSLConnection):
+    pass
+
+
 def mark_unsent() -> None:
     """Start tracking one command attempt (called before each attempt)."""
     _sent.set(False)
@@ -124,6 +138,8 @@ def connection_class(settings: CacheSettings) -> type[AbstractConnection]:
 
         connection_class(CacheSettings.from_url("rediss://cache:6380"))   # SSLConnection
     """
+    if settings.sentinels:
+        return SentinelManagedSSLConnection if settings.ssl else SentinelManagedConnection
     if settings.unix_socket_path:
         return UnixDomainSocketConnection
     return SSLConnection if settings.ssl else Connection
@@ -131,6 +147,7 @@ def connection_class(settings: CacheSettings) -> type[AbstractConnection]:
 
 def server_kwargs(settings: CacheSettings) -> dict[str, Any]:
     """Where and as whom to connect, as redis-py connection keywords (TLS always verified).
+    Behind Sentinel the master's address is asked from the sentinels on each connect.
 
     Example::
 
@@ -141,9 +158,10 @@ def server_kwargs(settings: CacheSettings) -> dict[str, Any]:
         "username": settings.username,
         "password": settings.password,
     }
-    if settings.unix_socket_path:
+    if settings.unix_socket_path and not settings.sentinels:
         return {**where, "path": settings.unix_socket_path}
-    where |= {"host": settings.host, "port": settings.port}
+    if not settings.sentinels:
+        where |= {"host": settings.host, "port": settings.port}
     if settings.ssl:
         where |= {"ssl_ca_certs": settings.ssl_ca_certs, "ssl_cert_reqs": "required"}
     return where
@@ -153,6 +171,8 @@ _TRACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
     Connection: _TrackedConnection,
     SSLConnection: _TrackedSSLConnection,
     UnixDomainSocketConnection: _TrackedUnixConnection,
+    SentinelManagedConnection: _TrackedSentinelConnection,
+    SentinelManagedSSLConnection: _TrackedSentinelSSLConnection,
 }
 
 
@@ -161,15 +181,28 @@ def _pool_for(settings: CacheSettings) -> RedisConnectionPool:
         raise CacheConfigError(
             "REDIS_CLUSTER_MODE is not supported yet: point REDIS_URL at a standalone server"
         )
-    return RedisConnectionPool(
-        connection_class=_TRACKED[connection_class(settings)],
-        socket_timeout=None,  # the call's deadline bounds it (see the module docstring)
-        socket_connect_timeout=settings.socket_connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        max_connections=settings.max_connections,
-        client_name="fullon_cache",
+    options: dict[str, Any] = {
+        "connection_class": _TRACKED[connection_class(settings)],
+        "socket_timeout": None,  # the call's deadline bounds it (see the module docstring)
+        "socket_connect_timeout": settings.socket_connect_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "max_connections": settings.max_connections,
+        "client_name": "fullon_cache",
         **server_kwargs(settings),
+    }
+    if not settings.sentinels:
+        return RedisConnectionPool(**options)
+    # The sentinels are asked for the master on each new connection: after a failover the
+    # next connection goes to the new master (redis-py drops one that finds a replica).
+    sentinels = Sentinel(
+        settings.sentinels,
+        sentinel_kwargs={
+            "socket_timeout": settings.socket_timeout,
+            "socket_connect_timeout": settings.socket_connect_timeout,
+        },
     )
+    master = settings.sentinel_master
+    return SentinelConnectionPool(master, sentinels, **options)  # type: ignore[no-untyped-call]
 
 
 class Connections:
@@ -256,6 +289,8 @@ class Connections:
             for client in (self.client, self._blocking):
                 if client is not None:
                     await client.connection_pool.aclose()
+                    if isinstance(client.connection_pool, SentinelConnectionPool):
+                        await client.connection_pool.sentinel_manager.aclose()
 
 
 class _LoopPools:

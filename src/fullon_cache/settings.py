@@ -33,7 +33,13 @@ _T = TypeVar("_T")
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_SERVER_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_CLUSTER_NODES")
+_SERVER_VARIABLES = (
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_CLUSTER_NODES",
+    "REDIS_SENTINELS",
+)
 _dotenv_cache: dict[str, dict[str, str]] = {}
 
 
@@ -67,6 +73,8 @@ class CacheSettings:
     key_prefix: str = "fullon"
     cluster_mode: bool = False
     cluster_nodes: tuple[tuple[str, int], ...] = ()
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = "mymaster"
     ttl_exchange: int = 86400
     ttl_symbol: int = 86400
     ttl_order: int = 3600
@@ -94,6 +102,11 @@ class CacheSettings:
             "key_prefix must be 1-64 characters of letters, digits, '_', '.' or '-'",
         )
         _require(not self.cluster_mode or bool(self.cluster_nodes), "cluster_mode needs nodes")
+        _require(
+            not (self.cluster_mode and self.sentinels),
+            "sentinels and cluster_mode exclude each other",
+        )
+        _require(bool(self.sentinel_master.strip()), "sentinel_master must name the master")
         _require(
             isinstance(logging.getLevelName(self.log_level.upper()), int),
             "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL",
@@ -131,6 +144,8 @@ class CacheSettings:
             self.circuit_cooldown,
             self.cluster_mode,
             self.cluster_nodes,
+            self.sentinels,
+            self.sentinel_master,
         )
 
     def redacted_url(self) -> str:
@@ -143,6 +158,9 @@ class CacheSettings:
         auth = ""
         if self.username or self.password:
             auth = f"{quote(self.username or '')}{':***' if self.password else ''}@"
+        if self.sentinels:
+            nodes = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+            return f"redis+sentinel://{auth}{nodes}/{self.sentinel_master}/{self.db}"
         if self.unix_socket_path:
             return f"unix://{auth}{self.unix_socket_path}?db={self.db}"
         scheme = "rediss" if self.ssl else "redis"
@@ -296,6 +314,8 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_KEY_PREFIX": ("key_prefix", str),
     "REDIS_CLUSTER_MODE": ("cluster_mode", _parse_bool),
     "REDIS_CLUSTER_NODES": ("cluster_nodes", _parse_nodes),
+    "REDIS_SENTINELS": ("sentinels", _parse_nodes),
+    "REDIS_SENTINEL_MASTER": ("sentinel_master", str),
     "CACHE_TTL_EXCHANGE": ("ttl_exchange", int),
     "CACHE_TTL_SYMBOL": ("ttl_symbol", int),
     "CACHE_TTL_ORDER": ("ttl_order", int),

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import (
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 
 from fullon_cache import (
     BaseCache,
@@ -17,7 +22,13 @@ from fullon_cache import (
     CacheUnavailableError,
     close_all,
 )
-from fullon_cache.connection import ConnectionPool, Connections, connections_for
+from fullon_cache.connection import (
+    ConnectionPool,
+    Connections,
+    connection_class,
+    connections_for,
+    server_kwargs,
+)
 from fullon_cache.local_server import LocalRedisServer
 
 
@@ -225,3 +236,23 @@ async def test_closing_borrowed_connections_leaves_the_callers_client_open(
     assert borrowed.closed
     assert await client.ping() is True
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("ssl", "expected"),
+    [(False, SentinelManagedConnection), (True, SentinelManagedSSLConnection)],
+)
+async def test_sentinel_pools_use_send_tracking_connections_to_the_named_master(
+    ssl: bool, expected: type
+) -> None:
+    settings = CacheSettings(sentinels=(("127.0.0.1", 1),), ssl=ssl, ssl_ca_certs=None)
+    assert connection_class(settings) is expected
+    assert "host" not in server_kwargs(settings)  # the sentinels name the master
+    conns = connections_for(settings)
+    pool = conns.client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert issubclass(pool.connection_class, expected)
+    assert pool.connection_class is not expected  # the send-tracking subclass
+    assert conns.blocking_client.connection_pool is not pool
+    await close_all()
+    assert conns.closed

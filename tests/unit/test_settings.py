@@ -99,6 +99,11 @@ def test_settings_are_frozen_and_hashable() -> None:
         ({"key_prefix": "a\n"}, "key_prefix"),
         ({"cluster_mode": True}, "cluster_mode"),
         ({"circuit_threshold": -1}, "circuit_threshold"),
+        (
+            {"cluster_mode": True, "cluster_nodes": (("h", 1),), "sentinels": (("s", 2),)},
+            "sentinels",
+        ),
+        ({"sentinel_master": " "}, "sentinel_master"),
         ({"circuit_cooldown": 0}, "circuit_cooldown"),
         ({"circuit_cooldown": float("inf")}, "circuit_cooldown"),
     ],
@@ -173,6 +178,8 @@ _ALTERNATIVES: dict[str, Any] = {
     "key_prefix": "other",
     "cluster_mode": True,
     "cluster_nodes": (("10.0.0.2", 7001),),
+    "sentinels": (("10.0.0.3", 26379),),
+    "sentinel_master": "cache-master",
     "ttl_exchange": 10,
     "ttl_symbol": 11,
     "ttl_order": 12,
@@ -254,6 +261,10 @@ def test_repr_omits_an_unset_password() -> None:
         (
             CacheSettings(unix_socket_path="/run/r.sock", password="p"),
             "unix://:***@/run/r.sock?db=0",
+        ),
+        (
+            CacheSettings(sentinels=(("s1", 26379), ("s2", 26380)), password="p", db=1),
+            "redis+sentinel://:***@s1:26379,s2:26380/mymaster/1",
         ),
     ],
 )
@@ -393,6 +404,8 @@ _ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "REDIS_KEY_PREFIX": ("tenant_a", "key_prefix", "tenant_a"),
     "REDIS_CLUSTER_MODE": ("yes", "cluster_mode", True),
     "REDIS_CLUSTER_NODES": ("h1:7000", "cluster_nodes", (("h1", 7000),)),
+    "REDIS_SENTINELS": ("s1:26379,s2:26380", "sentinels", (("s1", 26379), ("s2", 26380))),
+    "REDIS_SENTINEL_MASTER": ("cache-master", "sentinel_master", "cache-master"),
     "CACHE_TTL_EXCHANGE": ("60", "ttl_exchange", 60),
     "CACHE_TTL_SYMBOL": ("61", "ttl_symbol", 61),
     "CACHE_TTL_ORDER": ("62", "ttl_order", 62),
@@ -419,9 +432,10 @@ def test_from_env_reads_each_variable(var: str) -> None:
 
 
 def test_from_env_reads_every_variable_together() -> None:
-    environ = {var: raw for var, (raw, _, _) in _ENV_CASES.items()}
-    settings = CacheSettings.from_env(environ)
-    for raw, field, expected in _ENV_CASES.values():
+    # Sentinels and cluster mode exclude each other: REDIS_SENTINELS is read on its own.
+    cases = {var: case for var, case in _ENV_CASES.items() if var != "REDIS_SENTINELS"}
+    settings = CacheSettings.from_env({var: raw for var, (raw, _, _) in cases.items()})
+    for raw, field, expected in cases.values():
         assert getattr(settings, field) == expected, raw
 
 
@@ -613,6 +627,7 @@ def test_dotenv_defaults_to_dot_env_in_the_working_directory(
         ({"REDIS_HOST": "10.0.0.5"}, True),
         ({"REDIS_PORT": "6390"}, True),
         ({"REDIS_CLUSTER_NODES": "h1:7000"}, True),
+        ({"REDIS_SENTINELS": "s1:26379"}, True),
         ({"REDIS_URL": "   ", "REDIS_HOST": ""}, False),
         ({"REDIS_DB": "2", "REDIS_PASSWORD": "pw", "REDIS_KEY_PREFIX": "x"}, False),
     ],
