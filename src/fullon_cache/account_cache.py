@@ -34,7 +34,7 @@ from fullon_cache.errors import (
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
 from fullon_cache.models import Position
-from fullon_cache.scripts import REPLACE_HASH, ScriptCall, run_pipelined
+from fullon_cache.scripts import REPLACE_HASH, REPLACE_HASH_WHOLE, ScriptCall, run_pipelined
 from fullon_cache.tick_cache import TickCache
 
 __all__ = ["AccountCache"]
@@ -103,7 +103,7 @@ class AccountCache(TickCache):
             raise InvalidTypeError("update_date must be a str")
         data = dumps({**snapshot, "date": update_date or utc_now().isoformat()})
         key = self._keys.accounts()
-        await self._run(lambda r: r.hset(key, ex, data), idempotent=True, key=key)
+        await self._run(lambda r: r.hset(key, ex, data), idempotent=True, write=True, key=key)
         return True
 
     async def get_full_account(self, ex_id: int | str, currency: str) -> dict[str, Any]:
@@ -159,6 +159,7 @@ class AccountCache(TickCache):
         results = await self._run(
             lambda r: run_pipelined(r, lambda _, call: call(REPLACE_HASH, [key], args)),
             idempotent=True,
+            write=True,
             key=key,
         )
         raise_error_replies(results, [key])
@@ -195,7 +196,8 @@ class AccountCache(TickCache):
         """Replace all positions of an exchange account (an empty list deletes them).
 
         ``update_date`` stamps each stored position with the current time; the caller's
-        positions are not changed.
+        positions are not changed. On a full server (maxmemory) it raises
+        :class:`~fullon_cache.errors.CacheOutOfMemoryError` and writes nothing.
 
         Example::
 
@@ -212,14 +214,18 @@ class AccountCache(TickCache):
         key, index = self._keys.positions(ex), self._keys.position_exchanges()
 
         def build(pipe: Pipeline, call: ScriptCall) -> None:
-            call(REPLACE_HASH, [key], args)
             # The index may list an account without positions (readers skip it), never the
-            # reverse: so it is only ever added to, whatever other writers do meanwhile.
+            # reverse: so it is only ever added to, whatever other writers do meanwhile, and
+            # before the positions. On a full server Redis refuses both: the SADD, and the
+            # script at its first write (it writes nothing else before that one).
             if args:
                 pipe.sadd(index, ex)
+            call(REPLACE_HASH_WHOLE, [key], args)
 
-        results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=key)
-        raise_error_replies(results, [key, index])
+        results = await self._run(
+            lambda r: run_pipelined(r, build), idempotent=True, write=True, key=key
+        )
+        raise_error_replies(results, [index, key] if args else [key])
         return True
 
     @staticmethod
@@ -260,7 +266,7 @@ class AccountCache(TickCache):
                 pipe.sadd(index, ex)
                 await pipe.execute()
 
-        await self._run(write, idempotent=True, key=key)
+        await self._run(write, idempotent=True, write=True, key=key)
         return True
 
     async def get_position(self, symbol: str, ex_id: int | str) -> Position:
@@ -299,9 +305,16 @@ class AccountCache(TickCache):
         return self._positions_of(fields, key)
 
     async def _position_accounts(self) -> list[str]:
+        """The accounts in the position index; an undecodable member is skipped, counted."""
         index = self._keys.position_exchanges()
         members = await self._run(lambda r: r.smembers(index), idempotent=True, key=index)
-        return sorted(utf8(member, index) for member in members)
+        accounts = []
+        for member in members:
+            try:
+                accounts.append(utf8(member, index))
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+        return sorted(accounts)
 
     async def get_all_positions(self) -> list[Position]:
         """The positions of every exchange account (corrupted entries skipped).
@@ -322,13 +335,17 @@ class AccountCache(TickCache):
     async def delete_position(self, ex_id: int | str, symbol: str) -> bool:
         """Delete one position; False when there was none.
 
+        A delete whose reply was lost raises
+        :class:`~fullon_cache.errors.CacheUnknownOutcomeError` (it may have deleted it).
+
         Example::
 
             await cache.delete_position(3, "BTC/USDT")
         """
         key = self._keys.positions(identifier(ex_id, "ex_id"))
         name = identifier(symbol, "symbol")
-        return bool(await self._run(lambda r: r.hdel(key, name), idempotent=True, key=key))
+        # Not resent after a lost reply: a second HDEL would report "there was none".
+        return bool(await self._run(lambda r: r.hdel(key, name), idempotent=False, key=key))
 
     async def clean_positions(self) -> int:
         """Delete every position of every exchange account; returns how many there were.

@@ -28,7 +28,14 @@ from fullon_cache.keys import KeySpace
 from fullon_cache.models import Order, Position, Tick, Trade
 from fullon_cache.ohlcv_cache import OHLCVCache
 from fullon_cache.process_cache import ProcessType
-from fullon_cache.scripts import REPLACE_HASH, SET_TICKER, UPDATE_BARS, UPDATE_PROCESS
+from fullon_cache.scripts import (
+    ACK_TRADES,
+    REPLACE_HASH_WHOLE,
+    SET_TICKER,
+    TAKE_TRADES,
+    UPDATE_BARS,
+    UPDATE_PROCESS,
+)
 from fullon_cache.tick_cache import TickCache
 from fullon_cache.trades_cache import TradesCache
 
@@ -133,10 +140,10 @@ class _Raw:
         latest, times = self.keys.tickers(EXCHANGE), self.keys.ticker_times(EXCHANGE)
         updates = self.keys.ticker_updates(EXCHANGE)
         async with self.client.pipeline(transaction=False) as pipe:
+            pipe.sadd(self.keys.ticker_exchanges(), EXCHANGE)
             for tick in ticks:
                 args: list[Any] = [tick.symbol, repr(tick.time), encode_model(tick), updates]
                 pipe.evalsha(SET_TICKER.sha, 2, latest, times, *args)
-            pipe.sadd(self.keys.ticker_exchanges(), EXCHANGE)
             await pipe.execute()
 
     async def save_order(self) -> None:
@@ -157,17 +164,17 @@ class _Raw:
 
     async def push_drain(self) -> None:
         key = self.keys.trades(EXCHANGE, SYMBOL)
+        processing = self.keys.trades_processing(EXCHANGE, SYMBOL)
         await self.client.rpush(key, encode_model(_trade()))
-        async with self.client.pipeline(transaction=True) as tx:
-            tx.lrange(key, 0, -1)
-            tx.delete(key)
-            await tx.execute()
+        # At-least-once, as the library: take onto a processing list, then acknowledge.
+        await self.client.evalsha(TAKE_TRADES.sha, 2, key, processing, "t0", 0, "60.0")
+        await self.client.evalsha(ACK_TRADES.sha, 1, processing, "t0")
 
     async def upsert_positions(self, positions: list[Position]) -> None:
         args = [part for p in positions for part in (p.symbol, encode_model(p))]
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(REPLACE_HASH.sha, 1, self.keys.positions(ACCOUNT), *args)
             pipe.sadd(self.keys.position_exchanges(), ACCOUNT)
+            pipe.evalsha(REPLACE_HASH_WHOLE.sha, 1, self.keys.positions(ACCOUNT), *args)
             await pipe.execute()
 
     async def update_bars(self, bars: list[list[float]]) -> None:

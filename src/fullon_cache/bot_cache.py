@@ -64,6 +64,13 @@ def _lock_pair(member: bytes, index: str) -> tuple[str, str]:
         raise CacheCorruptedValueError(index, f"bad lock entry: {exc}") from exc
 
 
+def _holder(reply: object, key: str) -> str | None:
+    """The bot id a lock holds (a GET reply), None when free; anything else is corrupted."""
+    if isinstance(reply, Exception):
+        raise CacheCorruptedValueError(key, "not a bot lock")
+    return None if reply is None else utf8(cast("bytes", reply), key)
+
+
 def _ttl_ms(ttl: object) -> int:
     if ttl is None:
         return 0
@@ -139,7 +146,9 @@ class BotCache(AccountCache):
             pipe.sadd(index, dumps([ex, sym]))
 
         # The owner re-acquiring changes nothing, so a resend after a lost reply is safe.
-        results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, key=keys[0])
+        results = await self._run(
+            lambda r: run_pipelined(r, build), idempotent=True, write=True, key=keys[0]
+        )
         taken, indexed = results
         if isinstance(taken, Exception):
             key = keys[1] if "fencing counter" in str(taken) else keys[0]
@@ -201,7 +210,10 @@ class BotCache(AccountCache):
     async def _extend(self, ex: str, sym: str, owner: str, ttl_ms: int) -> bool:
         key = self._keys.bot_lock(ex, sym)
         extended = await self._run(
-            lambda r: run_script(r, EXTEND_LOCK, [key], [owner, ttl_ms]), idempotent=True, key=key
+            lambda r: run_script(r, EXTEND_LOCK, [key], [owner, ttl_ms]),
+            idempotent=True,
+            write=True,
+            key=key,
         )
         return bool(extended)
 
@@ -236,11 +248,14 @@ class BotCache(AccountCache):
         for key, (ex, sym), holder, pttl in zip(
             keys, pairs, replies[::2], replies[1::2], strict=True
         ):
-            if isinstance(holder, Exception):
-                self._skip_corrupted(CacheCorruptedValueError(key, "not a bot lock"))
-            elif holder is not None and pttl != -2:  # -2: it expired between the two reads
+            try:
+                bot = _holder(holder, key)
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+                continue
+            if bot is not None and pttl != -2:  # -2: it expired between the two reads
                 ttl = None if pttl < 0 else pttl / 1000
-                rows.append({"ex_id": ex, "symbol": sym, "bot": utf8(holder, key), "ttl": ttl})
+                rows.append({"ex_id": ex, "symbol": sym, "bot": bot, "ttl": ttl})
         return rows
 
     @asynccontextmanager
@@ -313,7 +328,7 @@ class BotCache(AccountCache):
         """
         field, owner = self._mark_field(ex_id, symbol), identifier(bot_id, "bot_id")
         key = self._keys.opening_positions()
-        await self._run(lambda r: r.hset(key, field, owner), idempotent=True, key=key)
+        await self._run(lambda r: r.hset(key, field, owner), idempotent=True, write=True, key=key)
         return True
 
     async def is_opening_position(self, ex_id: int | str, symbol: str) -> bool:
@@ -354,7 +369,7 @@ class BotCache(AccountCache):
             for feed, value in status.items()
         }
         data, key = dumps(stamped), self._keys.bot_statuses()
-        await self._run(lambda r: r.hset(key, name, data), idempotent=True, key=key)
+        await self._run(lambda r: r.hset(key, name, data), idempotent=True, write=True, key=key)
         return True
 
     async def get_bots(self) -> dict[str, dict[str, Any]]:

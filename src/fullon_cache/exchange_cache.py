@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.typing import EncodableT
@@ -109,7 +109,9 @@ class ExchangeCache(ProcessCache):
             value = await _asked(source, load, key)
             if value is not None:
                 data = encode_model(value)  # type: ignore[arg-type]
-                await self._run(lambda r: r.set(key, data, ex=ttl), idempotent=True, key=key)
+                await self._run(
+                    lambda r: r.set(key, data, ex=ttl), idempotent=True, write=True, key=key
+                )
             return value
 
         return await self._load_once(key, fill)
@@ -129,7 +131,7 @@ class ExchangeCache(ProcessCache):
         """
         if not force or self.source is None:
             fields = await self._run(lambda r: r.hgetall(key), idempotent=True, key=key)
-            cached = {utf8(name, key): cast("bytes", value) for name, value in fields.items()}
+            cached = self._named_fields(fields, key)
             if COMPLETE_FIELD in cached or self.source is None:
                 cached.pop(COMPLETE_FIELD, None)
                 return cached, False
@@ -150,6 +152,16 @@ class ExchangeCache(ProcessCache):
             return loaded
 
         return await self._load_once(key, fill), True
+
+    def _named_fields(self, fields: Mapping[bytes | str, Any], key: str) -> dict[str, bytes]:
+        """A hash's fields by name; a name that is not UTF-8 is skipped (and counted)."""
+        named = {}
+        for name, value in fields.items():
+            try:
+                named[utf8(name, key)] = cast("bytes", value)
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+        return named
 
     def _decode_all(self, cls: type[_M], fields: Mapping[str, bytes], key: str) -> list[_M]:
         """Decode every entry, in field order; a corrupted one is skipped (and counted)."""
@@ -223,7 +235,7 @@ class ExchangeCache(ProcessCache):
                     pipe.expire(user_key, ttl)
                 await pipe.execute()
 
-        await self._run(write, idempotent=True, key=key)
+        await self._run(write, idempotent=True, write=True, key=key)
 
     async def invalidate_exchanges(
         self, ex_id: int | str | None = None, user_id: int | str | None = None
@@ -259,7 +271,9 @@ class ExchangeCache(ProcessCache):
             return  # a corrupted copy is deleted anyway; it cannot name the list
         if uid is not None:
             user_key = self._keys.user_exchanges(identifier(uid, "uid"))
-            await self._run(lambda r: r.hdel(user_key, ex), idempotent=True, key=user_key)
+            await self._run(
+                lambda r: r.hdel(user_key, ex), idempotent=True, write=True, key=user_key
+            )
 
     # -- the exchange catalogue -----------------------------------------------------------------
 

@@ -297,6 +297,10 @@ class KeySpace:
         """FIFO list of one exchange's trades of one symbol (symbol normalized)."""
         return f"{self._head}trades:list:{{{exchange}}}:{normalize_symbol(symbol)}"
 
+    def trades_processing(self, exchange: str, symbol: str) -> str:
+        """List of the drains of that trade list nobody acknowledged yet (same hash tag)."""
+        return f"{self._head}trades:processing:{{{exchange}}}:{normalize_symbol(symbol)}"
+
     def exchange_trades(self, exchange: str) -> str:
         """FIFO list of one exchange's trades (any symbol)."""
         return f"{self._head}trades:exchange:{{{exchange}}}"
@@ -312,3 +316,7 @@ class KeySpace:
     def user_trades(self, uid: str, exchange: str) -> str:
         """FIFO list of one user's trades on one exchange."""
         return f"{self._head}trades:user:{{{uid}}}:{exchange}"
+
+    def user_trades_processing(self, uid: str, exchange: str) -> str:
+        """List of the pops of that user's queue nobody acknowledged yet (same hash tag)."""
+        return f"{self._head}trades:user_processing:{{{uid}}}:{exchange}"

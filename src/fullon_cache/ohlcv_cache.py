@@ -139,6 +139,7 @@ class OHLCVCache(BotCache):
                 await self._run(
                     lambda r: run_script(r, UPDATE_BARS, [key], args),  # noqa: B023 - awaited here
                     idempotent=True,
+                    write=True,
                     key=key,
                 )
             )

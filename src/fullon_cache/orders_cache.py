@@ -40,6 +40,7 @@ from fullon_cache.errors import (
     CacheError,
     InvalidInputError,
     InvalidTypeError,
+    raise_error_replies,
 )
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
@@ -51,6 +52,7 @@ __all__ = ["OrdersCache"]
 logger = get_logger("orders")
 
 _CANCELED = frozenset({"canceled", "cancelled"})
+_LIST_OR_NONE = frozenset({b"list", b"none"})
 
 
 def _checked_order(order: object) -> Order:
@@ -146,9 +148,12 @@ class OrdersCache(AccountCache):
         keys = [self._keys.order(ex, oid), self._keys.order_ids(ex)]
         args = [oid, mode, _expiry(checked), self._settings.ttl_order, *_order_fields(checked)]
         saved = await self._run(
-            lambda r: run_script(r, SAVE_ORDER, keys, args), idempotent=True, key=keys[0]
+            lambda r: run_script(r, SAVE_ORDER, keys, args),
+            idempotent=True,
+            write=True,
+            key=keys[0],
         )
-        return bool(saved)
+        return bool(self._script_outcome(saved, keys))
 
     async def save_order_data(self, exchange: str, order: Order) -> None:
         """Merge the order's non-None fields into the stored order (atomic; created if new).
@@ -284,31 +289,50 @@ class OrdersCache(AccountCache):
         loop = asyncio.get_running_loop()
         ends = loop.time() + seconds
         while True:
-            remaining = max(0.0, ends - loop.time())
-            if remaining < 0.01:
-                envelope = await self._run(
+            envelope = await self._move_head(pending, processing, max(0.0, ends - loop.time()))
+            if envelope is None:
+                return None
+            try:
+                item = _unwrap(envelope, pending)
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+                await self._bury(queue, envelope)
+                continue
+            if note_claim:
+                await self._note_claim(queue, envelope)
+            return envelope, item
+
+    async def _move_head(self, pending: str, processing: str, seconds: float) -> bytes | None:
+        """LMOVE (or BLMOVE, waiting ``seconds``) the head of ``pending`` onto ``processing``.
+
+        Redis's WRONGTYPE does not say which of the two lists it means: the error names the
+        one that is not a list."""
+        try:
+            if seconds < 0.01:
+                moved = await self._run(
                     lambda r: r.lmove(pending, processing, "LEFT", "RIGHT"),
                     idempotent=False,
                     key=pending,
                 )
-            else:
-                envelope = await self._blocking_pop(pending, remaining, into=processing)
-            if envelope is None:
-                return None
-            try:
-                item = _unwrap(cast("bytes", envelope), pending)
-            except CacheCorruptedValueError as error:
-                self._skip_corrupted(error)
-                await self._bury(queue, cast("bytes", envelope))
-                continue
-            if note_claim:
-                await self._note_claim(queue, cast("bytes", envelope))
-            return cast("bytes", envelope), item
+                return cast("bytes | None", moved)
+            return await self._blocking_pop(pending, seconds, into=processing)
+        except CacheCorruptedValueError as error:
+            raise await self._naming_the_wrong_list(error, [pending, processing]) from error
+
+    async def _naming_the_wrong_list(
+        self, error: CacheCorruptedValueError, keys: list[str]
+    ) -> CacheCorruptedValueError:
+        """``error`` naming the first of ``keys`` that holds something other than a list."""
+        kinds = await self._read_many("type", keys)
+        wrong = [key for key, kind in zip(keys, kinds, strict=True) if kind not in _LIST_OR_NONE]
+        return CacheCorruptedValueError(wrong[0], error.reason) if wrong else error
 
     async def _note_claim(self, queue: str, envelope: bytes) -> None:
         claims, item_id = self._keys.queue_claims(queue), envelope.partition(b":")[0]
         try:
-            await self._run(lambda r: r.hset(claims, item_id, repr(time.time())), idempotent=True)
+            await self._run(
+                lambda r: r.hset(claims, item_id, repr(time.time())), idempotent=True, write=True
+            )
         except CacheError as error:  # the requeue dates unclaimed items itself
             logger.warning("could not note a claim time", queue=queue, error=str(error))
 
@@ -319,7 +343,7 @@ class OrdersCache(AccountCache):
             async with client.pipeline(transaction=True) as tx:
                 tx.lrem(processing, 1, envelope)  # type: ignore[arg-type]
                 tx.rpush(dead, envelope)
-                await tx.execute()
+                raise_error_replies(await tx.execute(raise_on_error=False), [processing, dead])
 
         await self._run(move, idempotent=False, key=processing)
 
@@ -334,7 +358,7 @@ class OrdersCache(AccountCache):
             async with client.pipeline(transaction=True) as tx:
                 tx.lrem(processing, 1, envelope)  # type: ignore[arg-type]
                 tx.hdel(claims, envelope.partition(b":")[0])
-                await tx.execute()
+                raise_error_replies(await tx.execute(raise_on_error=False), [processing, claims])
 
         await self._run(ack, idempotent=True, key=processing)
 
@@ -411,7 +435,7 @@ class OrdersCache(AccountCache):
             idempotent=False,
             key=keys[1],
         )
-        return int(moved)
+        return self._script_outcome(moved, keys)
 
     async def get_queue_length(self, queue: str) -> int:
         """How many items wait in an order queue (claimed ones not included).

@@ -32,10 +32,16 @@ from redis.typing import EncodableT
 from fullon_cache import validation
 from fullon_cache.base_cache import BaseCache
 from fullon_cache.codecs import dumps, loads, utc_now, utf8
-from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError
+from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError, raise_error_replies
 from fullon_cache.keys import MAX_IDENTIFIER_LENGTH, identifier
 from fullon_cache.log import get_logger
-from fullon_cache.scripts import HDEL_IF_EQUALS, STOP_PROCESS, UPDATE_PROCESS, run_script
+from fullon_cache.scripts import (
+    HDEL_IF_EQUALS,
+    REGISTER_PROCESS,
+    STOP_PROCESS,
+    UPDATE_PROCESS,
+    run_script,
+)
 
 __all__ = ["ProcessCache", "ProcessStatus", "ProcessType"]
 
@@ -135,6 +141,17 @@ class ProcessCache(BaseCache):
 
     # -- writes ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _script_outcome(reply: object, keys: list[str]) -> int:
+        """A script's reply; ``-i`` says that ``KEYS[i]`` holds a value of another Redis type
+        (the script wrote nothing), raised as corruption of that key."""
+        outcome = int(cast("int", reply))
+        if outcome < 0:
+            raise CacheCorruptedValueError(
+                keys[-outcome - 1], "holds a value of the wrong Redis type"
+            )
+        return outcome
+
     async def register_process(
         self,
         process_type: ProcessType | str,
@@ -170,18 +187,21 @@ class ProcessCache(BaseCache):
             **fields,
         }
 
-        async def register(client: Redis) -> None:
-            key, active = self._keys.process(process_id), self._keys.active_processes()
-            async with client.pipeline(transaction=True) as tx:
-                tx.hset(key, mapping=record)
-                tx.expire(key, self.PROCESS_TTL)
-                tx.zadd(active, {process_id: epoch})
-                tx.zremrangebyscore(active, "-inf", epoch - self.PROCESS_TTL)
-                tx.hset(self._keys.process_components(), name, process_id)
-                await tx.execute()
-
+        keys = [
+            self._keys.process(process_id),
+            self._keys.active_processes(),
+            self._keys.process_components(),
+        ]
+        args = [process_id, name, repr(epoch), self.PROCESS_TTL, repr(epoch - self.PROCESS_TTL)]
+        fields_and_values = [part for pair in record.items() for part in pair]
         # The id and timestamps are fixed before sending, so resending changes nothing.
-        await self._run(register, idempotent=True)
+        registered = await self._run(
+            lambda r: run_script(r, REGISTER_PROCESS, keys, [*args, *fields_and_values]),
+            idempotent=True,
+            write=True,
+            key=keys[0],
+        )
+        self._script_outcome(registered, keys)
         logger.debug("process registered", process_type=kind.value, component=name)
         return process_id
 
@@ -217,10 +237,11 @@ class ProcessCache(BaseCache):
         args = [pid, utc_now().isoformat(), repr(time.time()), "1" if heartbeat else "0"]
         updated = await self._run(
             lambda r: run_script(r, UPDATE_PROCESS, keys, [*args, self.PROCESS_TTL, *changes]),
-            idempotent=True,  # every value is fixed before sending
+            idempotent=True,
+            write=True,  # every value is fixed before sending
             key=keys[0],
         )
-        return bool(updated)
+        return bool(self._script_outcome(updated, keys))
 
     async def stop_process(self, process_id: str, message: str | None = None) -> bool:
         """Mark a process stopped and take it off the active list; False if it is unknown.
@@ -241,9 +262,12 @@ class ProcessCache(BaseCache):
         text = "Process stopped" if message is None else message
         args = [pid, utc_now().isoformat(), text, self.PROCESS_TTL, unless_updated_after]
         stopped = await self._run(
-            lambda r: run_script(r, STOP_PROCESS, keys, args), idempotent=True, key=keys[0]
+            lambda r: run_script(r, STOP_PROCESS, keys, args),
+            idempotent=True,
+            write=True,
+            key=keys[0],
         )
-        return bool(stopped)
+        return bool(self._script_outcome(stopped, keys))
 
     async def cleanup_stale_processes(self, stale_minutes: float = 30) -> int:
         """Stop every process not updated for ``stale_minutes``; returns how many.
@@ -336,7 +360,9 @@ class ProcessCache(BaseCache):
                 self._skip_corrupted(error)
         if stale:
             active = self._keys.active_processes()
-            await self._run(lambda r: r.zrem(active, *stale), idempotent=True, key=active)
+            await self._run(
+                lambda r: r.zrem(active, *stale), idempotent=True, write=True, key=active
+            )
         return records
 
     async def get_active_processes(
@@ -419,13 +445,15 @@ class ProcessCache(BaseCache):
         """
         active, components = self._keys.active_processes(), self._keys.process_components()
 
-        async def count(client: Redis) -> list[int]:
+        async def count(client: Redis) -> list[Any]:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.zcard(active)
                 pipe.hlen(components)
-                return await pipe.execute()
+                return await pipe.execute(raise_on_error=False)
 
-        indexed, named = await self._run(count, idempotent=True, key=active)
+        counts = await self._run(count, idempotent=True)
+        raise_error_replies(counts, [active, components])
+        indexed, named = counts
         return {
             "active_processes": indexed,
             "components": named,

@@ -23,19 +23,25 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 __all__ = [
+    "ACK_TRADES",
     "ACQUIRE_LOCK",
     "ALL_SCRIPTS",
+    "DELETE_TICKER",
     "EXTEND_LOCK",
+    "GIVE_BACK_TRADES",
     "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
     "PUSH_CAPPED",
+    "REGISTER_PROCESS",
     "RELEASE_LOCK",
     "REPLACE_HASH",
+    "REPLACE_HASH_WHOLE",
     "REQUEUE_STALE",
     "SAVE_ORDER",
     "SET_TICKER",
     "SREM_IF_MISSING",
     "STOP_PROCESS",
+    "TAKE_TRADES",
     "UPDATE_BARS",
     "UPDATE_PROCESS",
     "Script",
@@ -74,15 +80,47 @@ PUSH_CAPPED = Script(
     """,
 )
 
+_WRONG_TYPE = """
+    -- wrong_type(i, kind): KEYS[i] exists and holds another Redis type than kind
+    local function wrong_type(i, kind)
+        local found = redis.call('TYPE', KEYS[i])['ok']
+        return found ~= 'none' and found ~= kind
+    end
+"""
+
+REGISTER_PROCESS = Script(
+    "register_process",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: the process record (hash); KEYS[2]: the active index (zset);
+    -- KEYS[3]: component -> latest process id (hash)
+    -- ARGV[1]: process id; ARGV[2]: component; ARGV[3]: now, epoch seconds; ARGV[4]: record
+    -- TTL, seconds; ARGV[5]: prune index entries older than this; ARGV[6..]: field, value pairs
+    -- returns: 1; -i (nothing written) when KEYS[i] (i = 2, 3) holds another Redis type.
+    -- The first write adds memory (HSET), so a full server refuses it all.
+    if wrong_type(2, 'zset') then return -2 end
+    if wrong_type(3, 'hash') then return -3 end
+    redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+    redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+    return 1
+    """,
+)
+
 UPDATE_PROCESS = Script(
     "update_process",
-    """
+    _WRONG_TYPE
+    + """
     -- KEYS[1]: the process record (hash); KEYS[2]: the active index (zset)
     -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: now, epoch seconds;
     -- ARGV[4]: '1' to record a heartbeat; ARGV[5]: record TTL, seconds;
     -- ARGV[6..]: field, value pairs to set (status, message, param:<name>)
-    -- returns: 1, or 0 when the process is unknown (nothing is written then)
+    -- returns: 1, or 0 when the process is unknown, or -2 when KEYS[2] is not a sorted set
+    -- (nothing is written then)
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if wrong_type(2, 'zset') then return -2 end
     redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
     if ARGV[4] == '1' then
         redis.call('HSET', KEYS[1], 'heartbeat', ARGV[2], 'last_seen', ARGV[3])
@@ -96,12 +134,16 @@ UPDATE_PROCESS = Script(
 
 STOP_PROCESS = Script(
     "stop_process",
-    """
+    _WRONG_TYPE
+    + """
     -- KEYS[1]: the process record; KEYS[2]: the active index; KEYS[3]: component -> id hash
     -- ARGV[1]: process id; ARGV[2]: now, ISO-8601; ARGV[3]: message; ARGV[4]: record TTL;
     -- ARGV[5]: '' or an epoch time: then stop only if not updated since (stale cleanup)
-    -- returns: 1, or 0 when the process is unknown (or was updated after ARGV[5])
+    -- returns: 1, or 0 when the process is unknown (or was updated after ARGV[5]), or -i
+    -- when KEYS[i] (i = 2, 3) holds another Redis type (nothing is written then)
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if wrong_type(2, 'zset') then return -2 end
+    if wrong_type(3, 'hash') then return -3 end
     if ARGV[5] ~= '' then
         local updated = redis.call('ZSCORE', KEYS[2], ARGV[1])
         if updated and tonumber(updated) > tonumber(ARGV[5]) then return 0 end
@@ -144,13 +186,31 @@ SET_TICKER = Script(
     -- KEYS[1]: an exchange's latest-ticker hash; KEYS[2]: the hash of their times
     -- ARGV[1]: symbol; ARGV[2]: the tick's time (epoch seconds); ARGV[3]: the tick (JSON);
     -- ARGV[4]: the exchange's update channel
-    -- returns: 1 when stored and published; 0 (nothing changes) when a newer tick is stored
-    local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
+    -- returns: 1 when stored and published; 0 (nothing changes) when a newer tick is stored;
+    -- -2 (nothing changes) when KEYS[2] is not a hash
+    local stored = redis.pcall('HGET', KEYS[2], ARGV[1])
+    if type(stored) == 'table' then return -2 end
+    stored = tonumber(stored)
     if stored and stored > tonumber(ARGV[2]) then return 0 end
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
     redis.call('PUBLISH', ARGV[4], ARGV[3])
     return 1
+    """,
+)
+
+DELETE_TICKER = Script(
+    "delete_ticker",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: an exchange's latest-ticker hash; KEYS[2]: the hash of their times
+    -- ARGV[1]: symbol
+    -- returns: 1 when a ticker was deleted, 0 when none was stored; -i (nothing deleted)
+    -- when KEYS[i] is not a hash
+    if wrong_type(1, 'hash') then return -1 end
+    if wrong_type(2, 'hash') then return -2 end
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    return redis.call('HDEL', KEYS[1], ARGV[1])
     """,
 )
 
@@ -165,14 +225,42 @@ REPLACE_HASH = Script(
     """,
 )
 
+REPLACE_HASH_WHOLE = Script(
+    "replace_hash_whole",
+    """
+    -- KEYS[1]: a hash; ARGV: field, value pairs (none: the hash is deleted)
+    -- Like replace_hash, but all or nothing on a full server: its first write is the HSET of
+    -- the new fields, which Redis refuses (OOM) before anything is written; once a script
+    -- has written, Redis lets it finish, so the stale fields are dropped after it.
+    -- returns: the number of fields it holds now
+    if #ARGV == 0 then
+        redis.call('DEL', KEYS[1])
+        return 0
+    end
+    local fresh = {}
+    for i = 1, #ARGV, 2 do fresh[ARGV[i]] = true end
+    local stale = {}
+    for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+        if not fresh[name] then stale[#stale + 1] = name end
+    end
+    redis.call('HSET', KEYS[1], unpack(ARGV))
+    for _, name in ipairs(stale) do redis.call('HDEL', KEYS[1], name) end
+    return redis.call('HLEN', KEYS[1])
+    """,
+)
+
 SAVE_ORDER = Script(
     "save_order",
-    """
+    _WRONG_TYPE
+    + """
     -- KEYS[1]: the order hash; KEYS[2]: the exchange's order-id set
     -- ARGV[1]: order id; ARGV[2]: 'merge', 'update' (only if stored) or 'replace';
     -- ARGV[3]: 'expire', 'persist' or '' (keep the TTL); ARGV[4]: TTL seconds;
     -- ARGV[5..]: field, value pairs
-    -- returns: 1, or 0 for 'update' of an order that is not stored (nothing written)
+    -- returns: 1, or 0 for 'update' of an order that is not stored, or -i when KEYS[i] holds
+    -- another Redis type (nothing written then)
+    if wrong_type(1, 'hash') then return -1 end
+    if wrong_type(2, 'set') then return -2 end
     if ARGV[2] == 'update' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
     if ARGV[2] == 'replace' then redis.call('DEL', KEYS[1]) end
     if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
@@ -188,11 +276,16 @@ SAVE_ORDER = Script(
 
 REQUEUE_STALE = Script(
     "requeue_stale",
-    """
+    _WRONG_TYPE
+    + """
     -- KEYS[1]: a queue's pending list; KEYS[2]: its processing list; KEYS[3]: its claims hash
     -- ARGV[1]: now (epoch seconds); ARGV[2]: age (seconds) from which a claim is stale
     -- Items are "<id>:<payload>"; an item seen without a claim time is claimed as of now.
-    -- returns: how many items went back to the head of the pending list (oldest first)
+    -- returns: how many items went back to the head of the pending list (oldest first), or
+    -- -i when KEYS[i] holds another Redis type (nothing moved then)
+    if wrong_type(1, 'list') then return -1 end
+    if wrong_type(2, 'list') then return -2 end
+    if wrong_type(3, 'hash') then return -3 end
     local now, age = tonumber(ARGV[1]), tonumber(ARGV[2])
     local items = redis.call('LRANGE', KEYS[2], 0, -1)
     local moved = 0
@@ -212,6 +305,102 @@ REQUEUE_STALE = Script(
         end
     end
     return moved
+    """,
+)
+
+TAKE_TRADES = Script(
+    "take_trades",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: a trade queue (a list of trades); KEYS[2]: its processing list
+    -- ARGV[1]: this take's token (hex); ARGV[2]: how many trades to take, 0 for all;
+    -- ARGV[3]: age (seconds) from which a take nobody acknowledged is stale;
+    -- ARGV[4..]: tokens of takes the caller abandoned (cancelled, or their reply lost)
+    -- A take waits on the processing list as one entry, "<token>:<server time>:<msgpack list
+    -- of its trades>", until ACK_TRADES drops it. Abandoned and stale takes go back to the
+    -- head of the queue first, in their order; an entry that is no take goes back whole.
+    -- On a full server a pop still runs (its first write, LPOP, frees memory) and a drain is
+    -- refused before it writes anything (its first write, the entry, adds memory).
+    -- returns: the trades taken, oldest first; -i (nothing written) when KEYS[i] holds
+    -- another Redis type
+    if wrong_type(1, 'list') then return -1 end
+    if wrong_type(2, 'list') then return -2 end
+    local clock = redis.call('TIME')
+    local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+    local abandoned = {}
+    for i = 4, #ARGV do abandoned[ARGV[i]] = true end
+    local entries = redis.call('LRANGE', KEYS[2], 0, -1)
+    for i = #entries, 1, -1 do
+        local entry = entries[i]
+        local token, since, start = string.match(entry, '^(%x+):([%d.]+):()')
+        local ok, trades = false, nil
+        if token and tonumber(since) then
+            ok, trades = pcall(cmsgpack.unpack, string.sub(entry, start))
+        end
+        if not ok or type(trades) ~= 'table' then
+            redis.call('LREM', KEYS[2], 1, entry)
+            redis.call('LPUSH', KEYS[1], entry)
+        elseif abandoned[token] or now - tonumber(since) >= tonumber(ARGV[3]) then
+            redis.call('LREM', KEYS[2], 1, entry)
+            for j = #trades, 1, -1 do redis.call('LPUSH', KEYS[1], trades[j]) end
+        end
+    end
+    local count = tonumber(ARGV[2])
+    local taken
+    if count > 0 then
+        taken = redis.call('LPOP', KEYS[1], count)
+        if not taken then return {} end
+    else
+        taken = redis.call('LRANGE', KEYS[1], 0, -1)
+        if #taken == 0 then return taken end
+    end
+    redis.call('RPUSH', KEYS[2], ARGV[1] .. ':' .. now .. ':' .. cmsgpack.pack(taken))
+    if count == 0 then redis.call('DEL', KEYS[1]) end
+    return taken
+    """,
+)
+
+ACK_TRADES = Script(
+    "ack_trades",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: a trade queue's processing list; ARGV[1]: the token of a take (TAKE_TRADES)
+    -- Drops that take's entry: its trades were delivered.
+    -- returns: 1; 0 when it is not there (acknowledged already, or given back); -1 when
+    -- KEYS[1] holds another Redis type
+    if wrong_type(1, 'list') then return -1 end
+    local prefix = ARGV[1] .. ':'
+    for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+        if string.sub(entry, 1, #prefix) == prefix then
+            return redis.call('LREM', KEYS[1], 1, entry)
+        end
+    end
+    return 0
+    """,
+)
+
+GIVE_BACK_TRADES = Script(
+    "give_back_trades",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: a trade queue; KEYS[2]: its processing list
+    -- ARGV[1]: the token of a take whose trades never reached the caller (it was cancelled
+    -- while acknowledging them); ARGV[2..]: those trades, oldest first
+    -- Drops the take's entry if it is still there (the acknowledgement may have run or not)
+    -- and puts the trades back at the head of the queue, in order.
+    -- returns: how many trades went back; -i (nothing written) when KEYS[i] holds another
+    -- Redis type
+    if wrong_type(1, 'list') then return -1 end
+    if wrong_type(2, 'list') then return -2 end
+    local prefix = ARGV[1] .. ':'
+    for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        if string.sub(entry, 1, #prefix) == prefix then
+            redis.call('LREM', KEYS[2], 1, entry)
+            break
+        end
+    end
+    for i = #ARGV, 2, -1 do redis.call('LPUSH', KEYS[1], ARGV[i]) end
+    return #ARGV - 1
     """,
 )
 
@@ -240,11 +429,16 @@ ACQUIRE_LOCK = Script(
     -- returns: {1, fence} when the owner holds the lock now (a new acquisition increments
     --          the fence; the owner re-acquiring refreshes the TTL and keeps it),
     --          {0, holder} when somebody else holds it (nothing changes)
+    -- Everything is checked before the first write: a fencing counter that is not a
+    -- non-negative integer INCR can increment is an error reply and nothing is written.
     local holder = redis.call('GET', KEYS[1])
     if holder and holder ~= ARGV[1] then return {0, holder} end
     local fence_type = redis.call('TYPE', KEYS[2])['ok']
-    if fence_type ~= 'none' and fence_type ~= 'string' then
-        return redis.error_reply('WRONGTYPE the fencing counter is not a number')
+    local fence = '0'
+    if fence_type == 'string' then fence = redis.call('GET', KEYS[2]) end
+    local counter = fence == '0' or (#fence < 19 and string.match(fence, '^[1-9]%d*$'))
+    if (fence_type ~= 'none' and fence_type ~= 'string') or not counter then
+        return redis.error_reply('WRONGTYPE the fencing counter is not an integer')
     end
     local ttl = tonumber(ARGV[2])
     if ttl > 0 then
@@ -252,7 +446,7 @@ ACQUIRE_LOCK = Script(
     else
         redis.call('SET', KEYS[1], ARGV[1])
     end
-    if holder then return {1, tonumber(redis.call('GET', KEYS[2]) or '0')} end
+    if holder then return {1, tonumber(fence)} end
     return {1, redis.call('INCR', KEYS[2])}
     """,
 )
@@ -284,10 +478,15 @@ UPDATE_BARS = Script(
     -- KEYS[1]: a series (sorted set by timestamp)
     -- ARGV[1]: cap (bars kept, the newest); ARGV[2]: the update channel; ARGV[3]: the bars
     -- as one JSON list (published); ARGV[4..]: timestamp, bar pairs
-    -- A bar replaces any stored bar with the same timestamp. returns: bars written
+    -- A bar replaces any stored bar with the same timestamp. The first write is a ZADD, so a
+    -- full server refuses the script before anything is written (once a script has written,
+    -- Redis lets it finish). returns: bars written
     for i = 4, #ARGV, 2 do
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
+        local replaced = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
         redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+        for _, old in ipairs(replaced) do
+            if old ~= ARGV[i + 1] then redis.call('ZREM', KEYS[1], old) end
+        end
     end
     redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
     redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -303,9 +502,15 @@ ALL_SCRIPTS: tuple[Script, ...] = (
     SREM_IF_MISSING,
     SAVE_ORDER,
     REQUEUE_STALE,
+    TAKE_TRADES,
+    ACK_TRADES,
+    GIVE_BACK_TRADES,
     REPLACE_HASH,
+    REPLACE_HASH_WHOLE,
     SET_TICKER,
+    DELETE_TICKER,
     PUSH_CAPPED,
+    REGISTER_PROCESS,
     UPDATE_PROCESS,
     STOP_PROCESS,
     HSET_IF_FIELD_EXISTS,

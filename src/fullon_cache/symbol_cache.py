@@ -24,7 +24,7 @@ from fullon_cache.exchange_cache import ExchangeCache
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
 from fullon_cache.models import Symbol
-from fullon_cache.scripts import HSET_IF_FIELD_EXISTS, run_script
+from fullon_cache.scripts import DELETE_TICKER, HSET_IF_FIELD_EXISTS, run_script
 from fullon_cache.sources import ReferenceSource
 
 __all__ = ["SymbolCache"]
@@ -160,7 +160,7 @@ class SymbolCache(ExchangeCache):
                 tx.expire(key, ttl)
                 await tx.execute()
 
-        await self._run(write, idempotent=True, key=key)
+        await self._run(write, idempotent=True, write=True, key=key)
         return True
 
     async def update_symbol(self, symbol: Symbol) -> bool:
@@ -175,12 +175,18 @@ class SymbolCache(ExchangeCache):
         key = self._keys.symbols(identifier(model.cat_ex_id, "symbol.cat_ex_id"))
         args: list[Any] = [model.symbol, encode_model(model)]
         updated = await self._run(
-            lambda r: run_script(r, HSET_IF_FIELD_EXISTS, [key], args), idempotent=True, key=key
+            lambda r: run_script(r, HSET_IF_FIELD_EXISTS, [key], args),
+            idempotent=True,
+            write=True,
+            key=key,
         )
         return bool(updated)
 
     async def delete_symbol(self, symbol: Symbol) -> bool:
         """Forget a symbol and delete its ticker; False when it was not cached.
+
+        The ticker goes first: a ticker hash of the wrong Redis type raises
+        :class:`~fullon_cache.errors.CacheCorruptedValueError` naming it, and the symbol stays.
 
         Example::
 
@@ -192,17 +198,23 @@ class SymbolCache(ExchangeCache):
         if exchange is None:
             cat = await self._cat_exchange_by_id(model.cat_ex_id)
             exchange = None if cat is None else cat.name
-        ticker_keys = []
         if exchange is not None:
-            ex = identifier(exchange, "exchange")
-            ticker_keys = [self._keys.tickers(ex), self._keys.ticker_times(ex)]
+            await self._delete_ticker(identifier(exchange, "exchange"), model.symbol)
+        deleted = await self._run(lambda r: r.hdel(key, model.symbol), idempotent=True, key=key)
+        return bool(deleted)
 
-        async def delete(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.hdel(key, model.symbol)
-                for ticker_key in ticker_keys:
-                    pipe.hdel(ticker_key, model.symbol)
-                return await pipe.execute()
+    async def _delete_ticker(self, exchange: str, symbol: str) -> bool:
+        """Delete a stored ticker (its value and its time, atomically); False when there was
+        none. A hash of the wrong Redis type raises naming it, and nothing is deleted."""
+        keys = self._ticker_keys(exchange)
+        deleted = await self._run(
+            lambda r: run_script(r, DELETE_TICKER, keys, [symbol]),
+            idempotent=True,
+            write=True,
+            key=keys[0],
+        )
+        return bool(self._script_outcome(deleted, keys))
 
-        deleted = await self._run(delete, idempotent=True, key=key)
-        return bool(deleted[0])
+    def _ticker_keys(self, exchange: str) -> list[str]:
+        """An exchange's latest-ticker hash and the hash of their times (KEYS of the scripts)."""
+        return [self._keys.tickers(exchange), self._keys.ticker_times(exchange)]

@@ -2,10 +2,12 @@
 
 Each exchange has one hash of latest tickers, one hash of their times and one update channel,
 all under the hash tag ``{tickers:<exchange>}``; a set lists the exchanges that have tickers.
-``set_ticker`` is one round trip: a script stores the tick unless a newer one is stored and
-publishes it, pipelined with the index update. Readers always get the newest stored tick;
-``max_age`` turns an old one into :class:`TickerStaleError`. Pub/sub is best effort: a stream
-re-reads stored state after it resubscribes, and never goes backwards per symbol.
+``set_ticker`` is one round trip: the index update, pipelined with a script that stores the tick
+unless a newer one is stored and publishes it. The index goes first, so a tick is never stored
+unlisted (a server that runs out of memory in between refuses the script). Readers always get
+the newest stored tick; ``max_age`` turns an old one into :class:`TickerStaleError`. Pub/sub is
+best effort: a stream re-reads stored state after it resubscribes, and never goes backwards per
+symbol.
 
 Example::
 
@@ -117,10 +119,9 @@ class TickCache(SymbolCache):
     # -- writes ---------------------------------------------------------------------------
 
     def _queue_tick(self, call: ScriptCall, tick: Tick) -> None:
-        exchange = tick.exchange
-        keys = [self._keys.tickers(exchange), self._keys.ticker_times(exchange)]
         args = [tick.symbol, repr(float(tick.time)), encode_model(tick)]
-        call(SET_TICKER, keys, [*args, self._keys.ticker_updates(exchange)])
+        updates = self._keys.ticker_updates(tick.exchange)
+        call(SET_TICKER, self._ticker_keys(tick.exchange), [*args, updates])
 
     async def set_ticker(self, tick: Tick) -> bool:
         """Store, index and publish a tick in one round trip; False when a newer one is stored.
@@ -137,11 +138,11 @@ class TickCache(SymbolCache):
         index = self._keys.ticker_exchanges()
 
         def build(pipe: Pipeline, call: ScriptCall) -> None:
-            self._queue_tick(call, checked)
             pipe.sadd(index, checked.exchange)
+            self._queue_tick(call, checked)
 
         # Resending is harmless: an equal tick is stored again; streams drop the repeat.
-        results = await self._run(lambda r: run_pipelined(r, build), idempotent=True)
+        results = await self._run(lambda r: run_pipelined(r, build), idempotent=True, write=True)
         return bool(self._stored(results, [checked])[0])
 
     async def set_tickers_batch(self, ticks: Iterable[Tick]) -> int:
@@ -162,21 +163,25 @@ class TickCache(SymbolCache):
             chunk = checked[start : start + _BATCH]
 
             def build(pipe: Pipeline, call: ScriptCall, chunk: list[Tick] = chunk) -> None:
+                pipe.sadd(index, *{tick.exchange for tick in chunk})
                 for tick in chunk:
                     self._queue_tick(call, tick)
-                pipe.sadd(index, *{tick.exchange for tick in chunk})
 
-            results = await self._run(lambda r: run_pipelined(r, build), idempotent=True)
+            results = await self._run(
+                lambda r: run_pipelined(r, build), idempotent=True, write=True
+            )
             stored += sum(self._stored(results, chunk))
         return stored
 
     def _stored(self, results: list[Any], ticks: list[Tick]) -> list[int]:
-        """The script results of ``ticks`` (1 stored, 0 older); an error reply raises for its
-        key — the other commands of that pipeline did run."""
-        index = self._keys.ticker_exchanges()  # the commands after the scripts
-        keys = [self._keys.tickers(tick.exchange) for tick in ticks]
-        raise_error_replies(results, keys + [index] * (len(results) - len(ticks)))
-        return [int(outcome) for outcome in results[: len(ticks)]]
+        """The script results of ``ticks`` (1 stored, 0 older), after the index's reply; an
+        error reply raises for its key — the other commands of that pipeline did run."""
+        keys = [self._ticker_keys(tick.exchange) for tick in ticks]
+        raise_error_replies(results, [self._keys.ticker_exchanges()] + [k[0] for k in keys])
+        return [
+            self._script_outcome(outcome, tick_keys)
+            for outcome, tick_keys in zip(results[1:], keys, strict=True)
+        ]
 
     async def update_ticker(self, exchange: str, tick: Tick) -> bool:
         """Compat: store ``tick`` under ``exchange`` (the caller's tick is not changed).
@@ -243,9 +248,18 @@ class TickCache(SymbolCache):
         return tick
 
     async def _exchanges_with_tickers(self) -> list[str]:
+        """The indexed exchanges; a member that is no exchange name is skipped (and counted)."""
         index = self._keys.ticker_exchanges()
         members = await self._run(lambda r: r.smembers(index), idempotent=True, key=index)
-        return sorted(utf8(member, index) for member in members)
+        exchanges = []
+        for member in members:
+            try:
+                exchanges.append(identifier(utf8(member, index), "exchange"))
+            except CacheCorruptedValueError as error:
+                self._skip_corrupted(error)
+            except InvalidInputError as exc:
+                self._skip_corrupted(CacheCorruptedValueError(index, f"bad member: {exc}"))
+        return sorted(exchanges)
 
     async def _from_exchanges(self, exchanges: list[str], symbol: str) -> list[Tick]:
         """The ticker of ``symbol`` on each exchange that has one (one round trip)."""
@@ -343,15 +357,7 @@ class TickCache(SymbolCache):
         name, ex = await self._symbol_and_exchange(symbol_or_str, exchange)
         if ex is None:
             raise InvalidInputError("delete_ticker needs the ticker's exchange")
-        keys = [self._keys.tickers(ex), self._keys.ticker_times(ex)]
-
-        async def delete(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=True) as tx:
-                for key in keys:
-                    tx.hdel(key, name)
-                return await tx.execute()
-
-        return bool((await self._run(delete, idempotent=True, key=keys[0]))[0])
+        return await self._delete_ticker(ex, name)
 
     async def delete_exchange_tickers(self, exchange: str) -> int:
         """Delete every ticker of an exchange; returns how many there were.
@@ -488,7 +494,7 @@ class TickCache(SymbolCache):
         """
         data = dumps(validation.optional_mapping(crawlers, "crawlers"))
         key = self._keys.tick_crawlers()
-        await self._run(lambda r: r.set(key, data), idempotent=True, key=key)
+        await self._run(lambda r: r.set(key, data), idempotent=True, write=True, key=key)
         return True
 
     async def round_down(

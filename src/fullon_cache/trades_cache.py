@@ -2,11 +2,16 @@
 
 A trade list is a FIFO list per exchange and symbol (the symbol is normalized, so
 ``BTC/USDT`` and ``BTCUSDT`` name the same list). Collectors push trades onto it; a consumer
-*drains* it with :meth:`TradesCache.get_trades`, which reads and deletes the list in one MULTI
-transaction: a trade pushed meanwhile is either in this drain or waits for the next one,
-never lost and never returned twice. Per-user queues (``push_my_trades_list`` /
+*drains* it with :meth:`TradesCache.get_trades`. Per-user queues (``push_my_trades_list`` /
 ``pop_my_trade``) are FIFO lists popped one trade at a time, with any timeout. Trade statuses
 are two hashes: status key -> the aware UTC datetime of its last update.
+
+Drains and pops are at-least-once. One script takes the trades and, in the same step, keeps
+them as one entry on a processing list beside the queue (same hash tag); a second round trip
+acknowledges (drops) that entry once the trades are in hand. A take that was cancelled, or
+whose reply was lost, is given back to the head of its queue by the same instance's next take
+of that queue; a take nobody acknowledged for ``STALE_TAKE_SECONDS`` (its consumer died) is
+given back by anyone's next take. A trade pushed during a drain is in this drain or the next.
 
 Trades go in and come out as :class:`~fullon_cache.models.Trade`; ``time`` comes back as it
 was given (a float epoch, or a datetime, as an aware UTC datetime).
@@ -23,7 +28,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import cast
@@ -39,11 +47,17 @@ from fullon_cache.codecs import (
     to_utc,
     utc_now,
 )
-from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError, InvalidTypeError
+from fullon_cache.errors import (
+    CacheCorruptedValueError,
+    CacheError,
+    InvalidInputError,
+    InvalidTypeError,
+)
 from fullon_cache.keys import identifier, normalize_symbol
 from fullon_cache.log import get_logger
 from fullon_cache.models import Trade
 from fullon_cache.orders_cache import OrdersCache
+from fullon_cache.scripts import ACK_TRADES, GIVE_BACK_TRADES, TAKE_TRADES, run_script
 
 __all__ = ["TradesCache"]
 
@@ -85,6 +99,14 @@ def _decode_time(raw: bytes, key: str) -> datetime:
     return parse_datetime(decode_text(raw, key), key)
 
 
+async def _head_of(client: Redis, queue: str, seconds: float) -> bytes | None:
+    """Wait up to ``seconds`` for the head of ``queue`` and take none of it: BLMOVE of the
+    head onto the head leaves the list as it was."""
+    # redis-py types the timeout as int; Redis takes fractions of a second.
+    head = await client.blmove(queue, queue, seconds, "LEFT", "LEFT")  # type: ignore[arg-type]
+    return cast("bytes | None", head)
+
+
 class TradesCache(OrdersCache):
     """Trade lists, per-user trade queues and trade statuses; below OrdersCache in the chain.
 
@@ -95,10 +117,119 @@ class TradesCache(OrdersCache):
             trade = await cache.pop_my_trade(7, "binance", timeout=5)   # None after 5 s
     """
 
+    STALE_TAKE_SECONDS = 60.0
+    """A drain or pop nobody acknowledged for this long (or for two call deadlines, if that is
+    longer) is stale: its consumer died, and the next take of that queue gives it back."""
+
+    _abandoned_takes: dict[str, set[str]]
+    """Per processing list: tokens of this instance's takes that failed or were cancelled
+    after they may have run (created on first use: the caches have no ``__init__``)."""
+
+    # -- reliable takes (drains and pops) -------------------------------------------------
+
+    def _abandoned(self, processing: str) -> set[str]:
+        if not hasattr(self, "_abandoned_takes"):
+            self._abandoned_takes = {}
+        return self._abandoned_takes.setdefault(processing, set())
+
+    async def _take_trades(
+        self, queue: str, processing: str, count: int
+    ) -> tuple[str, list[bytes]]:
+        """One TAKE_TRADES round trip: ``count`` trades (0: all) onto the processing list
+        under a new token, after giving back this instance's abandoned takes and stale ones."""
+        token, abandoned = uuid.uuid4().hex, self._abandoned(processing)
+        given_back = sorted(abandoned)
+        stale = max(self.STALE_TAKE_SECONDS, 2 * self._settings.deadline)
+        keys, args = [queue, processing], [token, count, repr(stale), *given_back]
+        try:
+            reply = await self._run(
+                lambda r: run_script(r, TAKE_TRADES, keys, args), idempotent=False, key=queue
+            )
+        except BaseException:
+            abandoned.add(token)  # it may have run: the next take gives its trades back
+            raise
+        abandoned.difference_update(given_back)
+        if not isinstance(reply, list):
+            self._script_outcome(reply, keys)  # -i: KEYS[i] holds another Redis type
+        return token, cast("list[bytes]", reply)
+
+    async def _wait_for_trades(self, queue: str, seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``queue`` to hold a trade, taking none; True if one
+        came. Waits in chunks that fit the blocking client's socket timeout."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + seconds
+        while True:
+            remaining = ends - loop.time()
+            chunk = min(remaining, self._connections().block_limit or math.inf)
+            head = await self._run(
+                lambda r: _head_of(r, queue, chunk),  # noqa: B023 - awaited at once
+                idempotent=False,  # like any blocking pop: a cut wait is an unknown outcome
+                key=queue,
+                blocking=chunk,
+            )
+            if head is not None or ends - loop.time() < 0.01:
+                return head is not None
+
+    async def _acknowledge_take(
+        self, queue: str, processing: str, token: str, trades: list[bytes]
+    ) -> None:
+        """Drop a delivered take. If that fails the trades are still delivered (logged); they
+        come back once the take is stale. Cancelled, the trades never reach the caller: they
+        go back to the head of the queue before the cancellation goes on."""
+        try:
+            reply = await self._run(
+                lambda r: run_script(r, ACK_TRADES, [processing], [token]),
+                idempotent=True,
+                write=True,
+                key=processing,
+            )
+            self._script_outcome(reply, [processing])
+        except CacheError as error:
+            logger.warning("could not acknowledge taken trades", key=processing, error=str(error))
+        except BaseException:
+            # Should the give-back fail too, the next take gives the entry back (if the
+            # acknowledgement did not drop it); after a give-back, it finds nothing.
+            self._abandoned(processing).add(token)
+            with contextlib.suppress(CacheError):  # the cancellation is what goes on
+                await self._give_back(queue, processing, token, trades)
+            raise
+
+    async def _give_back(
+        self, queue: str, processing: str, token: str, trades: list[bytes]
+    ) -> None:
+        """Put the trades of a take back at the head of the queue, whether its acknowledgement
+        ran or not (never resent: a second give-back would queue them twice)."""
+        keys = [queue, processing]
+        reply = await self._run(
+            lambda r: run_script(r, GIVE_BACK_TRADES, keys, [token, *trades]),
+            idempotent=False,
+            key=queue,
+        )
+        self._script_outcome(reply, keys)
+
+    async def _deliver(
+        self, queue: str, processing: str, count: int, seconds: float = 0.0
+    ) -> list[bytes]:
+        """Take ``count`` trades (0: all), waiting up to ``seconds`` for one, and acknowledge
+        them: two round trips, plus a wait and a take per wake-up on an empty queue."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + seconds
+        while True:
+            token, taken = await self._take_trades(queue, processing, count)
+            if taken or ends - loop.time() < 0.01:
+                break
+            if not await self._wait_for_trades(queue, ends - loop.time()):
+                return []
+        if taken:
+            await self._acknowledge_take(queue, processing, token, taken)
+        return taken
+
     # -- trade lists ----------------------------------------------------------------------
 
-    def _trade_list(self, symbol: object, exchange: object) -> str:
-        return self._keys.trades(identifier(exchange, "exchange"), _symbol(symbol))
+    def _trade_list(self, symbol: object, exchange: object) -> tuple[str, str]:
+        """The trade list of ``symbol`` on ``exchange`` and its processing list."""
+        ex, name = identifier(exchange, "exchange"), _symbol(symbol)
+        return self._keys.trades(ex, name), self._keys.trades_processing(ex, name)
 
     async def _append_trade(self, key: str, data: bytes) -> int:
         """RPUSH one entry; never resent once it may have reached the server."""
@@ -116,7 +247,7 @@ class TradesCache(OrdersCache):
 
             await cache.push_trade_list("BTC/USDT", "binance", Trade(ex_trade_id="t1"))   # 1
         """
-        key = self._trade_list(symbol, exchange)
+        key, _ = self._trade_list(symbol, exchange)
         return await self._append_trade(key, _encoded_trade(trade))
 
     async def push_trade(self, exchange: str, trade: Trade) -> bool:
@@ -133,29 +264,20 @@ class TradesCache(OrdersCache):
     async def get_trades(self, symbol: str, exchange: str) -> list[Trade]:
         """Drain the list of ``symbol`` on ``exchange``: every trade, oldest first; [] if none.
 
-        Reading and deleting is one MULTI transaction, so a trade pushed concurrently is
-        either returned now or stays for the next drain — never lost, never returned twice.
-        Undecodable entries are skipped (logged and counted in ``corrupted_skipped``); a key
-        of the wrong Redis type raises :class:`~fullon_cache.errors.CacheCorruptedValueError`
-        (and is cleared: MULTI does not roll back the delete).
-
-        Known limitation: when the reply of a drain is lost, this raises
-        :class:`~fullon_cache.errors.CacheUnknownOutcomeError` and the drained trades are gone.
+        The list is taken whole in one step (a trade pushed concurrently is in this drain or
+        the next), kept on a processing list until acknowledged: two round trips. A drain that
+        was cancelled, or raised CacheUnknownOutcomeError/CacheTimeoutError, loses nothing:
+        this instance's next drain returns its trades first (another instance's, once the take
+        is ``STALE_TAKE_SECONDS`` old). Undecodable entries are skipped (logged and counted in
+        ``corrupted_skipped``); a list of the wrong Redis type raises
+        :class:`~fullon_cache.errors.CacheCorruptedValueError` naming it (nothing changes).
 
         Example::
 
             trades = await cache.get_trades("BTC/USDT", "binance")
         """
-        key = self._trade_list(symbol, exchange)
-
-        async def drain(client: Redis) -> list[bytes]:
-            async with client.pipeline(transaction=True) as tx:
-                tx.lrange(key, 0, -1)
-                tx.delete(key)
-                entries, _ = await tx.execute()
-            return cast("list[bytes]", entries)
-
-        entries = await self._run(drain, idempotent=False, key=key)
+        key, processing = self._trade_list(symbol, exchange)
+        entries = await self._deliver(key, processing, 0)
         logger.debug("trades drained", key=key, count=len(entries))
         return self._decoded_trades(entries, key)
 
@@ -182,7 +304,9 @@ class TradesCache(OrdersCache):
     async def _stamp_status(self, hash_key: str, key: object, at: datetime) -> bool:
         field = identifier(key, "key")
         stamp = at.isoformat()
-        await self._run(lambda r: r.hset(hash_key, field, stamp), idempotent=True, key=hash_key)
+        await self._run(
+            lambda r: r.hset(hash_key, field, stamp), idempotent=True, write=True, key=hash_key
+        )
         return True
 
     async def _status_at(self, hash_key: str, key: object) -> datetime | None:
@@ -277,8 +401,10 @@ class TradesCache(OrdersCache):
 
     # -- per-user trade queues ------------------------------------------------------------
 
-    def _user_list(self, uid: object, exchange: object) -> str:
-        return self._keys.user_trades(identifier(uid, "uid"), identifier(exchange, "exchange"))
+    def _user_list(self, uid: object, exchange: object) -> tuple[str, str]:
+        """The trade queue of ``uid`` on ``exchange`` and its processing list."""
+        user, ex = identifier(uid, "uid"), identifier(exchange, "exchange")
+        return self._keys.user_trades(user, ex), self._keys.user_trades_processing(user, ex)
 
     async def push_my_trades_list(self, uid: int | str, exchange: str, trade: Trade) -> int:
         """Queue a trade of user ``uid`` on ``exchange`` (FIFO); returns the queue length.
@@ -287,28 +413,27 @@ class TradesCache(OrdersCache):
 
             await cache.push_my_trades_list(7, "binance", Trade(ex_trade_id="t1"))   # 1
         """
-        key = self._user_list(uid, exchange)
+        key, _ = self._user_list(uid, exchange)
         return await self._append_trade(key, _encoded_trade(trade))
 
     async def pop_my_trade(self, uid: int | str, exchange: str, timeout: float = 0) -> Trade | None:
         """Take the oldest queued trade of ``uid`` on ``exchange``; None when there is none.
 
         ``timeout`` 0 does not wait; otherwise waits up to ``timeout`` seconds (any length).
-        An undecodable entry is taken off the queue and raises
-        :class:`~fullon_cache.errors.CacheCorruptedValueError`.
+        Two round trips (take, acknowledge), plus a wait and a take if the queue was empty. A
+        pop that was cancelled, or raised CacheUnknownOutcomeError/CacheTimeoutError, loses
+        nothing: this instance's next pop of that queue returns its trade first (another
+        instance's, once the take is ``STALE_TAKE_SECONDS`` old). An undecodable entry is
+        taken off the queue and raises :class:`~fullon_cache.errors.CacheCorruptedValueError`.
 
         Example::
 
             trade = await cache.pop_my_trade(7, "binance", timeout=5)
         """
-        key = self._user_list(uid, exchange)
+        key, processing = self._user_list(uid, exchange)
         seconds = validation.seconds(timeout, "timeout")
-        if seconds == 0:
-            popped = await self._run(lambda r: r.lpop(key), idempotent=False, key=key)
-            raw = cast("bytes | None", popped)
-        else:
-            raw = await self._blocking_pop(key, seconds)
-        return None if raw is None else decode_model(Trade, raw, key)
+        taken = await self._deliver(key, processing, 1, seconds)
+        return decode_model(Trade, taken[0], key) if taken else None
 
     async def push_user_trade(self, uid: int | str, exchange: str, trade: Trade) -> int:
         """Alias of :meth:`push_my_trades_list`.

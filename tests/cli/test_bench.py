@@ -37,7 +37,7 @@ OPERATIONS = [
 ]
 HITS = {"ping", "get_ticker", "get_position", "get_order_status", "is_blocked",
         "get_latest_ohlcv_bars"}  # fmt: skip
-ROUND_TRIPS = {"order queue push + pop": 3, "trade push + drain": 2, "set_tickers_batch": 2}
+ROUND_TRIPS = {"order queue push + pop": 3, "trade push + drain": 3, "set_tickers_batch": 2}
 CHECKS = [
     "hits_within_1.5x_of_raw",
     "new_instance_within_1.5x_of_a_hit",

@@ -50,7 +50,7 @@ from fullon_cache.codecs import dumps, encode_model
 from fullon_cache.keys import KeySpace
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.models import Exchange, Tick
-from tests.conftest import raw_client
+from tests.conftest import SOCKET_TIMEOUT, raw_client
 from tests.support.proxy import FaultProxy
 from tests.support.pubsub import listening, next_message, wait_for_subscribers
 from tests.support.reference import BINANCE, Database, sym
@@ -383,7 +383,11 @@ async def test_a_write_to_a_dead_server_raises_a_typed_error_and_works_after_a_r
 ) -> None:
     """A write to a dead server: typed error; after restart the instance applies it once."""
     case = ALL_WRITES[name]
-    expected = CacheUnavailableError if name in IDEMPOTENT_WRITES else CacheError
+    # A pooled connection's bytes may still reach the dead socket: then the honest answer,
+    # even for an overwrite, is "unknown outcome" (the server could have died after it).
+    expected: Any = CacheError
+    if name in IDEMPOTENT_WRITES:
+        expected = (CacheUnavailableError, CacheUnknownOutcomeError)
     async with opened(case.cls, fast_settings) as cache:
         context = await case.setup(cache)
         server.kill()
@@ -699,18 +703,6 @@ async def test_a_resent_set_ticker_reaches_a_ticker_stream_once(
             assert [await anext(ticks), await anext(ticks)] == [NEW_TICK, newer]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CacheUnavailableError,
-    reason="BUG: after a sent attempt lost its reply, a retry that cannot connect reports "
-    "CacheUnavailableError ('not sent, nothing applied') although the write was applied",
-)
-@pytest.mark.xfail(
-    strict=True,
-    raises=CacheUnavailableError,
-    reason="BUG: after a sent attempt lost its reply, a retry that cannot connect reports "
-    "CacheUnavailableError ('not sent, nothing applied') although the write was applied",
-)
 @pytest.mark.parametrize(
     "name", ["tick.set_ticker", "ohlcv.update_ohlcv_bars", "process.register_process"]
 )
@@ -730,11 +722,6 @@ async def test_a_write_sent_before_the_server_became_unreachable_is_an_unknown_o
     assert await case.copies(admin, keys, context) == 1  # it was applied
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a subscription cannot tell a dead network from a quiet channel (no health "
-    "check on the pub/sub connection): get_next_ticker returns None, a miss",
-)
 async def test_get_next_ticker_over_a_silent_network_raises_instead_of_returning_none(
     proxy: FaultProxy, proxied_settings: CacheSettings, admin: Redis, keys: KeySpace
 ) -> None:
@@ -902,11 +889,6 @@ async def test_out_of_memory_refuses_a_write_and_leaves_nothing_half_written(
     assert await case.copies(admin, keys, context) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: UPDATE_BARS starts with ZREMRANGEBYSCORE (a write), after which Redis lets the "
-    "script's ZADD past maxmemory: OHLCV bars keep growing a full server",
-)
 async def test_out_of_memory_refuses_an_ohlcv_update(
     fast_settings: CacheSettings, admin: Redis, keys: KeySpace, namespace: str
 ) -> None:
@@ -925,12 +907,6 @@ async def test_out_of_memory_refuses_an_ohlcv_update(
     assert await snapshot(admin, namespace) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: set_ticker pipelines its script before the index SADD; when memory runs out "
-    "between them the ticker is stored and published, the index refused, and the caller gets "
-    "CacheOutOfMemoryError: get_all_tickers()/get_price() cannot see the stored ticker",
-)
 async def test_a_ticker_refused_for_memory_is_never_stored_outside_the_exchange_index(
     fast_settings: CacheSettings, admin: Redis, keys: KeySpace
 ) -> None:
@@ -974,34 +950,21 @@ async def test_a_ticker_exchange_index_of_the_wrong_type_is_reported_naming_it(
             assert "SECRET" not in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: an index member that is not UTF-8 escapes as a bare UnicodeDecodeError from "
-    "get_all_tickers/get_price/get_any_ticker (tick_cache._exchanges_with_tickers)",
-)
 async def test_an_undecodable_ticker_exchange_index_member_is_skipped_and_counted(
     settings: CacheSettings, raw_redis: Redis, keys: KeySpace
 ) -> None:
-    """A non-UTF-8 ticker index member is skipped and counted (or typed), never a bare error."""
+    """A non-UTF-8 ticker index member is skipped and counted; the others are listed."""
     async with opened(TickCache, settings) as cache:
         await _ticks(cache)
         await raw_redis.sadd(keys.ticker_exchanges(), b"\xff\xfe")
-        listed = await settled(cache.get_all_tickers())
-        if isinstance(listed, CacheCorruptedValueError):
-            assert listed.key == keys.ticker_exchanges()
-        else:
-            assert [t.exchange for t in listed] == ["binance", "kraken"]
-            assert cache.corrupted_skipped == 1
-            assert await cache.get_price("ETH/USDT") == 2.0
-            assert await cache.get_any_ticker("BTC/USDT") == tick()
+        listed = await cache.get_all_tickers()
+        assert [t.exchange for t in listed] == ["binance", "kraken"]
+        assert cache.corrupted_skipped == 1
+        assert await cache.get_price("ETH/USDT") == 2.0
+        assert await cache.get_any_ticker("BTC/USDT") == tick()
+        assert cache.corrupted_skipped == 3  # once per read of the index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: set_ticker/delete_ticker onto a ticker-times hash of the wrong type raise "
-    "CacheCorruptedValueError naming the intact ':latest' hash instead of ':times'",
-)
 async def test_a_ticker_times_hash_of_the_wrong_type_is_reported_naming_it(
     settings: CacheSettings, raw_redis: Redis, keys: KeySpace
 ) -> None:
@@ -1062,13 +1025,6 @@ async def test_a_component_index_of_the_wrong_type_is_reported_by_reads_naming_i
     assert status.value.key == cleanup.value.key == keys.process_components()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with a component index of the wrong type, register_process raises "
-    "CacheCommandError after writing the record and its index entry (an orphan 'active' "
-    "process); stop_process names the record key after stopping it; get_metrics names the "
-    "active index",
-)
 async def test_a_component_index_of_the_wrong_type_is_reported_by_writes_which_write_nothing(
     settings: CacheSettings, raw_redis: Redis, keys: KeySpace, namespace: str
 ) -> None:
@@ -1120,27 +1076,17 @@ async def test_a_reference_collection_of_the_wrong_type_is_reported_naming_it(
         assert await raw_redis.get(key_of(keys)) == b"SECRET not a hash"  # left for inspection
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: a field name that is not UTF-8 in a cached reference hash escapes as a bare "
-    "UnicodeDecodeError (ExchangeCache._read_collection)",
-)
 @pytest.mark.parametrize("name", ["user exchanges", "catalogue", "symbols"])
 async def test_an_undecodable_field_of_a_reference_collection_is_skipped_and_counted(
     settings: CacheSettings, raw_redis: Redis, keys: KeySpace, name: str
 ) -> None:
-    """A non-UTF-8 field in a reference hash is skipped and counted (or typed), never bare."""
+    """A non-UTF-8 field in a reference hash is skipped and counted; the others are listed."""
     key_of, call = REFERENCE_COLLECTIONS[name]
     async with opened(SymbolCache, settings) as cache:
         expected = await call(cache)  # loaded from the database, marked complete
         await raw_redis.hset(key_of(keys), b"\xff\xfe", b"\xff garbage")
-        got = await settled(call(cache))
-        if isinstance(got, CacheCorruptedValueError):
-            assert got.key == key_of(keys)
-        else:
-            assert got == expected
-            assert cache.corrupted_skipped == 1
+        assert await call(cache) == expected
+        assert cache.corrupted_skipped == 1
 
 
 async def test_a_ws_error_queue_of_the_wrong_type_is_reported_naming_it(
@@ -1175,3 +1121,12 @@ async def test_an_undecodable_ws_error_raises_naming_the_queue_and_the_queue_goe
         assert caught.value.key == keys.ws_errors("3")
         assert "SECRET" not in str(caught.value)
         assert await cache.pop_ws_error(3, timeout=timeout) == "next"
+
+
+async def test_a_quiet_but_healthy_subscription_is_not_taken_for_a_dead_one(
+    proxy: FaultProxy, proxied_settings: CacheSettings
+) -> None:
+    """Health-check pings answered over a quiet channel: get_next_ticker waits out its
+    timeout and returns None (a miss), several pings later."""
+    async with opened(TickCache, proxied_settings) as cache, asyncio.timeout(GUARD):
+        assert await cache.get_next_ticker("BTC/USDT", "binance", 4 * SOCKET_TIMEOUT) is None

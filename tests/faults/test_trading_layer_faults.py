@@ -232,7 +232,7 @@ async def test_a_kill_during_a_waiting_trade_pop_is_a_typed_error_and_recovers(
     async with TradesCache(fast_settings) as cache:
         assert await cache.pop_my_trade(7, EX) is None  # warm-up
         waiting = asyncio.ensure_future(cache.pop_my_trade(7, EX, timeout=5))
-        await blocked_in(admin, "blpop")
+        await blocked_in(admin, "blmove")
         server.kill()
         async with asyncio.timeout(GUARD):
             with pytest.raises(CacheUnknownOutcomeError):
@@ -783,11 +783,6 @@ async def test_a_bot_delete_whose_reply_was_lost_is_not_reported_as_a_miss(
         assert await read(cache) == gone
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: delete_position is resent after a lost reply (idempotent=True), and the "
-    "resent HDEL finds nothing: it returns False ('there was none') although it deleted it",
-)
 async def test_a_position_delete_whose_reply_was_lost_is_not_reported_as_a_miss(
     proxy: FaultProxy, proxied_settings: CacheSettings
 ) -> None:
@@ -835,9 +830,8 @@ async def test_a_trade_pop_whose_reply_is_lost_raises_instead_of_looking_empty(
     keys: KeySpace,
     timeout: float,
 ) -> None:
-    """A trade pop whose reply is lost raises CacheUnknownOutcomeError, never None."""
-    # What the library does: user-trade queues are plain lists (LPOP/BLPOP), so the trade
-    # whose reply was lost is gone, the typed error its only trace; the ones behind stay.
+    """A trade pop whose reply is lost raises CacheUnknownOutcomeError, never None, and the
+    trade it took comes back first (at-least-once: it waited on the processing list)."""
     async with TradesCache(proxied_settings) as cache:
         await cache.push_my_trades_list(7, EX, trade(0))
         assert await cache.pop_my_trade(7, EX, timeout=timeout) == trade(0)  # warm-up
@@ -849,6 +843,7 @@ async def test_a_trade_pop_whose_reply_is_lost_raises_instead_of_looking_empty(
                 await cache.pop_my_trade(7, EX, timeout=timeout)
         assert proxy.replies_dropped == 1
         assert await admin.llen(keys.user_trades("7", EX)) == 1  # trade 1 was taken
+        assert await cache.pop_my_trade(7, EX, timeout=timeout) == trade(1)  # given back
         assert await cache.pop_my_trade(7, EX, timeout=timeout) == trade(2)
 
 
@@ -1034,12 +1029,6 @@ TRADE_TAKES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: user-trade pops (LPOP/BLPOP) and the trade-list drain (MULTI LRANGE+DEL) "
-    "are destructive with no processing list: a call cancelled after the server ran it "
-    "loses the trades silently (SPEC 8: trade queues are at-least-once)",
-)
 @pytest.mark.parametrize("take", TRADE_TAKES)
 async def test_a_cancelled_trade_pop_or_drain_does_not_lose_the_trade(
     proxy: FaultProxy,
@@ -1138,13 +1127,6 @@ async def test_account_writes_on_a_full_server_are_refused_or_whole(
             assert await cache.get_all_accounts() == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: upsert_positions under OOM: REPLACE_HASH (DEL, then HSET, which Redis lets "
-    "through once a script wrote) stores the positions, the pipelined SADD of the account "
-    "index is refused: CacheOutOfMemoryError, yet the positions are stored and "
-    "get_all_positions cannot see them",
-)
 async def test_positions_of_a_new_account_on_a_full_server_are_refused_or_listed(
     fast_settings: CacheSettings, admin: Redis
 ) -> None:
@@ -1413,12 +1395,6 @@ async def _listed_positions(cache: Any) -> list[tuple[str | None, str, float]]:
             _listed_positions,
             [("3", SYM, 1.0)],
             id="position-index",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a non-UTF-8 member of the position index is not skipped: "
-                "get_all_positions (and clean_positions) raise CacheCorruptedValueError for "
-                "the whole listing instead of skipping and counting the one entry",
-            ),
         ),
     ],
 )
@@ -1511,13 +1487,6 @@ QUEUE_SIDE_KEYS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the error names another key of the unit: a wrong-type processing list is "
-    "reported under the pending key (LMOVE/BLMOVE), a wrong-type dead list under the "
-    "processing key, a wrong-type claims hash (requeue) under the processing key, a "
-    "wrong-type order-id index (save_order_data) under the order key",
-)
 @pytest.mark.parametrize(("corrupt", "call"), QUEUE_SIDE_KEYS)
 async def test_a_wrong_type_side_key_of_a_queue_or_order_is_the_key_named(
     settings: CacheSettings,
@@ -1547,11 +1516,6 @@ async def test_a_wrong_type_side_key_of_a_queue_never_loses_the_orders_behind(
             assert await drain_queue(cache) == [ORDER]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SAVE_ORDER writes the order hash, then its SADD on a wrong-type id index "
-    "fails: the order is stored but not indexed, so get_orders never lists it",
-)
 async def test_an_order_saved_onto_a_wrong_type_index_is_not_half_written(
     settings: CacheSettings, raw_redis: Redis
 ) -> None:
@@ -1568,11 +1532,6 @@ async def _lock_in_a_block(cache: BotCache) -> None:
         pytest.fail("the block must not run")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bot lock holding non-UTF-8 bytes makes is_blocked, get_blocks and bot_lock "
-    "(utf8() of the holder) raise a bare UnicodeDecodeError",
-)
 @pytest.mark.parametrize(
     "call",
     [
@@ -1593,11 +1552,6 @@ async def test_a_lock_holding_garbage_bytes_is_a_corrupted_value_naming_it(
         assert await cache.block_exchange(EX, SYM, "a") is False  # still not free to take
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: get_blocks decodes each holder with utf8(): one lock holding non-UTF-8 "
-    "bytes raises a bare UnicodeDecodeError and hides every other block",
-)
 async def test_a_lock_holding_garbage_bytes_is_skipped_and_counted_by_get_blocks(
     settings: CacheSettings, raw_redis: Redis
 ) -> None:
@@ -1611,12 +1565,6 @@ async def test_a_lock_holding_garbage_bytes_is_skipped_and_counted_by_get_blocks
         assert cache.corrupted_skipped == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ACQUIRE_LOCK checks the fence's type but not that it is an integer: with "
-    "b'abc' it SETs the lock, then INCR fails: CacheCommandError (not corrupted, fence not "
-    "named) and the lock stays held by a caller told it failed (no TTL: forever)",
-)
 async def test_a_fence_counter_that_is_no_integer_leaves_no_lock_half_taken(
     settings: CacheSettings, raw_redis: Redis
 ) -> None:

@@ -21,9 +21,17 @@ import pytest
 from redis.asyncio import Redis
 
 from fullon_cache.account_cache import AccountCache
-from fullon_cache.errors import CacheCorruptedValueError, InvalidInputError, InvalidTypeError
+from fullon_cache.errors import (
+    CacheCorruptedValueError,
+    CacheOutOfMemoryError,
+    CacheUnknownOutcomeError,
+    InvalidInputError,
+    InvalidTypeError,
+)
 from fullon_cache.models import Position
 from fullon_cache.settings import CacheSettings
+from tests.conftest import raw_client
+from tests.support.proxy import FaultProxy
 from tests.support.reference import stored_keys
 
 GUARD = 10  # seconds: turns a hang into a failure, never a performance assertion
@@ -794,3 +802,91 @@ async def test_upsert_positions_onto_an_index_of_the_wrong_type_reports_corrupti
         await cache.set_position(3, position("BTC/USDT"))
     with pytest.raises(CacheCorruptedValueError):
         await cache.upsert_positions(3, [position("BTC/USDT")])
+
+
+async def test_upsert_positions_onto_positions_of_the_wrong_type_names_them_and_keeps_them(
+    cache: AccountCache, raw_redis: Redis
+) -> None:
+    key = cache._keys.positions("3")
+    await raw_redis.set(key, b"not a hash")
+    with pytest.raises(CacheCorruptedValueError) as caught:
+        await cache.upsert_positions(3, [position("BTC/USDT")])
+    assert caught.value.key == key
+    assert await raw_redis.get(key) == b"not a hash"  # left for an operator to look at
+
+
+async def test_upsert_positions_with_a_symbol_twice_keeps_the_last(cache: AccountCache) -> None:
+    given = [position("BTC/USDT"), position("ETH/USDT"), position("BTC/USDT", volume=4.0)]
+    await cache.upsert_positions(3, given)
+    assert shape(await cache.get_positions(3)) == [("3", "BTC/USDT", 4.0), ("3", "ETH/USDT", 1.0)]
+
+
+# -- positions: a full server, a lost reply, a garbage index member ----------------------------
+
+
+@pytest.fixture
+async def admin(fast_settings: CacheSettings) -> AsyncIterator[Redis]:
+    """A plain client on the private server (the one ``fast_settings`` point at)."""
+    client = raw_client(fast_settings)
+    yield client
+    await client.aclose()
+
+
+async def fill_up(admin: Redis) -> None:
+    """Put ``maxmemory`` below the server's usage (noeviction): writes that may grow memory
+    are refused from now on."""
+    await admin.config_set("maxmemory-policy", "noeviction")
+    await admin.set("filler", b"x" * 500_000)
+    used = int((await admin.info("memory"))["used_memory"])
+    await admin.config_set("maxmemory", used - 200_000)
+
+
+async def test_upsert_positions_on_a_full_server_writes_nothing(
+    fast_settings: CacheSettings, admin: Redis
+) -> None:
+    """Either every key is written or none: the index SADD and the script's first write are
+    both refused, so the stored positions and the index stay as they were."""
+    async with AccountCache(fast_settings) as cache, asyncio.timeout(GUARD):
+        await cache.upsert_positions(3, [position("BTC/USDT"), position("ETH/USDT")])
+        index = cache._keys.position_exchanges()
+        await fill_up(admin)
+        with pytest.raises(CacheOutOfMemoryError):
+            await cache.upsert_positions(3, [position("SOL/USDT", volume=9.0)])
+        with pytest.raises(CacheOutOfMemoryError):
+            await cache.upsert_positions(9, [position("SOL/USDT", volume=9.0)])
+        assert await admin.smembers(index) == {b"3"}
+        assert await admin.exists(cache._keys.positions("9")) == 0
+        assert shape(await cache.get_all_positions()) == [
+            ("3", "BTC/USDT", 1.0),
+            ("3", "ETH/USDT", 1.0),
+        ]
+        assert await cache.upsert_positions(3, []) is True  # a delete frees memory: allowed
+        assert await cache.get_all_positions() == []
+
+
+async def test_a_lost_reply_to_delete_position_is_an_unknown_outcome_never_resent(
+    proxy: FaultProxy, proxied_settings: CacheSettings
+) -> None:
+    async with AccountCache(proxied_settings) as cache, asyncio.timeout(GUARD):
+        await cache.upsert_positions(3, [position("BTC/USDT"), position("ETH/USDT")])
+        proxy.drop_next_reply()
+        with pytest.raises(CacheUnknownOutcomeError):
+            await cache.delete_position(3, "BTC/USDT")
+        assert proxy.replies_dropped == 1
+        assert shape(await cache.get_positions(3)) == [("3", "ETH/USDT", 1.0)]
+
+
+async def test_a_garbage_member_of_the_position_index_is_skipped_and_counted(
+    cache: AccountCache, raw_redis: Redis, settings: CacheSettings
+) -> None:
+    await cache.upsert_positions(3, [position("BTC/USDT")])
+    await cache.upsert_positions(4, [position("ETH/USDT")])
+    await raw_redis.sadd(cache._keys.position_exchanges(), GARBAGE)
+    assert shape(await cache.get_all_positions()) == [
+        ("3", "BTC/USDT", 1.0),
+        ("4", "ETH/USDT", 1.0),
+    ]
+    assert cache.corrupted_skipped == 1
+    assert await cache.clean_positions() == 2
+    assert cache.corrupted_skipped == 2
+    assert await stored_keys(raw_redis, settings) == set()  # the index went with them

@@ -359,6 +359,20 @@ async def test_get_blocks_with_a_lock_key_of_the_wrong_type_counts_it(
     assert cache.corrupted_skipped == 1  # skipped like any corrupted entry: logged, counted
 
 
+async def test_get_blocks_skips_and_counts_a_lock_holding_garbage_bytes(
+    cache: BotCache, raw_redis: Redis
+) -> None:
+    assert await cache.block_exchange(EX, SYM, "a") is True
+    assert await cache.block_exchange("kraken", "XBT/USD", "b") is True
+    await raw_redis.set(cache._keys.bot_lock("kraken", "XBT/USD"), GARBAGE)
+    rows = await cache.get_blocks()
+    assert [(r["ex_id"], r["symbol"], r["bot"]) for r in rows] == [(EX, SYM, "a")]
+    assert cache.corrupted_skipped == 1
+    with pytest.raises(CacheCorruptedValueError) as caught:
+        await cache.is_blocked("kraken", "XBT/USD")
+    assert caught.value.key == cache._keys.bot_lock("kraken", "XBT/USD")
+
+
 async def test_get_blocks_with_an_index_of_the_wrong_type_names_it(
     cache: BotCache, raw_redis: Redis
 ) -> None:
@@ -526,6 +540,60 @@ async def test_an_acquisition_failing_on_its_fence_counter_does_not_leave_the_lo
     with pytest.raises(CacheCorruptedValueError):
         await cache.block_exchange(EX, SYM, "a")
     assert await cache.is_blocked(EX, SYM) == ""
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(b"abc", id="text"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"1.5", id="float"),
+        pytest.param(b"-3", id="negative"),
+        pytest.param(b"007", id="leading zeros"),
+        pytest.param(b" 7", id="space"),
+        pytest.param(b"9223372036854775807", id="no room to increment"),
+        pytest.param(GARBAGE, id="garbage bytes"),
+    ],
+)
+async def test_a_fence_counter_that_is_no_counter_fails_the_acquisition_writing_nothing(
+    cache: BotCache, raw_redis: Redis, keys: KeySpace, stored: bytes
+) -> None:
+    counter = keys.bot_lock_fence(EX, SYM)
+    await raw_redis.set(counter, stored)
+    for call in (
+        lambda: cache.block_exchange(EX, SYM, "a"),
+        lambda: cache.block_exchange(EX, SYM, "a", ttl=30),
+    ):
+        with pytest.raises(CacheCorruptedValueError) as caught:
+            await call()
+        assert caught.value.key == counter
+        assert await cache.is_blocked(EX, SYM) == ""
+    with pytest.raises(CacheCorruptedValueError) as in_lease:
+        async with cache.bot_lock(EX, SYM, "a", ttl=5):
+            pytest.fail("the block must not run")
+    assert in_lease.value.key == counter
+    assert await raw_redis.get(counter) == stored  # left for an operator to look at
+
+
+async def test_the_holder_reacquiring_over_a_corrupted_fence_counter_is_refused(
+    cache: BotCache, raw_redis: Redis, keys: KeySpace
+) -> None:
+    assert await cache.block_exchange(EX, SYM, "a", ttl=30) is True
+    await raw_redis.set(keys.bot_lock_fence(EX, SYM), b"abc")
+    with pytest.raises(CacheCorruptedValueError):
+        await cache.block_exchange(EX, SYM, "a", ttl=60)
+    assert 0 < await raw_redis.pttl(keys.bot_lock(EX, SYM)) <= 30_000  # not renewed
+
+
+@pytest.mark.parametrize(("stored", "next_fence"), [(b"0", 1), (b"41", 42)])
+async def test_a_fence_counter_holding_an_integer_keeps_counting(
+    cache: BotCache, raw_redis: Redis, keys: KeySpace, stored: bytes, next_fence: int
+) -> None:
+    await raw_redis.set(keys.bot_lock_fence(EX, SYM), stored)
+    async with cache.bot_lock(EX, SYM, "a", ttl=5) as lease:
+        assert lease.fence == next_fence
+        assert await cache.block_exchange(EX, SYM, "a", ttl=5) is True  # the holder: same fence
+        assert await fence(raw_redis, keys) == next_fence
 
 
 async def test_an_acquisition_failing_on_its_index_does_not_leave_the_lock_held(

@@ -31,6 +31,7 @@ from fullon_cache import (
     OHLCVCache,
 )
 from fullon_cache import ohlcv_cache as ohlcv_module
+from fullon_cache.codecs import dumps
 from fullon_cache.ohlcv_cache import timeframe_seconds
 from fullon_cache.scripts import UPDATE_BARS
 from tests.conftest import raw_client
@@ -258,6 +259,19 @@ async def test_a_repeated_timestamp_in_one_call_keeps_the_last_bar(cache: OHLCVC
     )
 
 
+async def test_a_bar_written_again_stays_one_and_replaces_every_entry_of_its_timestamp(
+    cache: OHLCVCache, raw_redis: Redis
+) -> None:
+    key = cache._keys.ohlcv("BTC/USDT", "1m")
+    await raw_redis.zadd(key, {b"old one": T0, b"old two": T0, b"next minute": T0 + MIN})
+    for _ in range(2):
+        assert await cache.update_ohlcv_bars("BTC/USDT", "1m", [bar(T0, close=4)]) == 1
+        assert await raw_redis.zrangebyscore(key, T0, T0) == [
+            dumps(as_floats([bar(T0, close=4)])[0])
+        ]
+    assert await raw_redis.zrangebyscore(key, T0 + MIN, T0 + MIN) == [b"next minute"]
+
+
 async def test_out_of_order_arrivals_come_back_sorted(cache: OHLCVCache) -> None:
     offsets = list(range(30))
     random.Random(7).shuffle(offsets)
@@ -319,6 +333,7 @@ def bulk(count: int) -> list[list[Any]]:
     return [bar(T0 + i * MIN, close=i, volume=i + 0.5) for i in range(count)]
 
 
+@pytest.mark.standalone
 async def test_2500_bars_are_written_in_3_round_trips(settings: CacheSettings) -> None:
     client, sends = counting_client(settings)
     try:

@@ -624,6 +624,7 @@ async def _is_blocked(raw_redis: Redis) -> bool:
     return await blocked_clients(raw_redis) >= 1
 
 
+@pytest.mark.standalone
 async def test_a_wait_longer_than_the_socket_timeout_ends_in_none_not_an_error(
     settings: CacheSettings,
 ) -> None:
@@ -888,6 +889,22 @@ CORRUPTED_ITEMS = [
     b'cba:{"order":{"order_id":1,"timestamp":"not a date"}}',
     b"\xff\xfe:\xff",
 ]
+
+
+@pytest.mark.parametrize("timeout", [0, 1.0], ids=["non-blocking", "blocking"])
+async def test_a_processing_list_of_the_wrong_type_is_the_key_named_and_nothing_is_taken(
+    cache: OrdersCache, raw_redis: Redis, keys: KeySpace, timeout: float
+) -> None:
+    # Redis's WRONGTYPE for LMOVE/BLMOVE does not say which list: the error names the right one.
+    await cache.push_open_order(QUEUE, "A1")
+    await raw_redis.set(keys.queue_processing(QUEUE), b"not a list")
+    async with asyncio.timeout(GUARD):
+        with pytest.raises(CacheCorruptedValueError) as caught:
+            await cache.pop_open_order(QUEUE, timeout=timeout)
+    assert caught.value.key == keys.queue_processing(QUEUE)
+    assert await lrange(raw_redis, keys.queue_pending(QUEUE)) != []  # still queued
+    await raw_redis.delete(keys.queue_processing(QUEUE))
+    assert await cache.pop_open_order(QUEUE, timeout=timeout) == "A1"
 
 
 @pytest.mark.parametrize("timeout", [0, 1.0], ids=["non-blocking", "blocking"])

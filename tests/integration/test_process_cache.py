@@ -839,6 +839,53 @@ async def test_metrics_count_the_index_components_and_skipped_records(
     }
 
 
+async def snapshot(raw_redis: Redis, settings: CacheSettings) -> dict[bytes, bytes | None]:
+    """Every key of the namespace with its serialized value (DUMP): equal means untouched."""
+    return {key: await raw_redis.dump(key) for key in await namespace_keys(raw_redis, settings)}
+
+
+@pytest.mark.parametrize("index", ["active", "components"])
+async def test_an_index_of_the_wrong_type_is_named_by_every_write_which_writes_nothing(
+    cache: ProcessCache, raw_redis: Redis, keys: KeySpace, settings: CacheSettings, index: str
+) -> None:
+    pid = await cache.register_process("tick", "ticker")
+    key = keys.active_processes() if index == "active" else keys.process_components()
+    await raw_redis.delete(key)
+    await raw_redis.set(key, b"not an index")
+    before = await snapshot(raw_redis, settings)
+    calls = [
+        lambda: cache.register_process("tick", "other"),
+        lambda: cache.stop_process(pid),
+        cache.get_metrics,
+    ]
+    if index == "active":  # an update does not touch the component index
+        calls.append(lambda: cache.update_process(pid, status="running"))
+    for call in calls:
+        with pytest.raises(CacheCorruptedValueError) as caught:
+            await call()
+        assert caught.value.key == key
+        assert await snapshot(raw_redis, settings) == before
+    await raw_redis.delete(key)  # repaired: the writes work again
+    assert await cache.update_process(pid, status="running") is True
+    assert await cache.stop_process(pid) is True
+
+
+async def test_an_update_of_a_record_of_the_wrong_type_names_it_and_writes_nothing(
+    cache: ProcessCache, raw_redis: Redis, keys: KeySpace, settings: CacheSettings
+) -> None:
+    pid = "tick:ticker:0123456789ab"
+    await raw_redis.set(keys.process(pid), b"not a record")
+    before = await snapshot(raw_redis, settings)
+    for call in (
+        lambda: cache.update_process(pid, status="running"),
+        lambda: cache.stop_process(pid),
+    ):
+        with pytest.raises(CacheCorruptedValueError) as caught:
+            await call()
+        assert caught.value.key == keys.process(pid)
+        assert await snapshot(raw_redis, settings) == before
+
+
 # -- broadcasts --------------------------------------------------------------------------
 
 
@@ -879,6 +926,7 @@ async def test_two_subscribers_both_receive(cache: ProcessCache, settings: Cache
         assert (await asyncio.wait_for(anext(second), 5))["message"] == "all hands"
 
 
+@pytest.mark.standalone
 async def test_undecodable_broadcasts_are_skipped_and_counted(
     cache: ProcessCache, raw_redis: Redis, keys: KeySpace, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -897,6 +945,7 @@ async def test_undecodable_broadcasts_are_skipped_and_counted(
     assert all(channel in record.getMessage() for record in warnings)
 
 
+@pytest.mark.standalone
 async def test_the_subscription_is_released_when_the_block_exits(
     cache: ProcessCache, raw_redis: Redis, keys: KeySpace
 ) -> None:

@@ -229,6 +229,40 @@ async def test_deleting_the_tickers_of_an_exchange_repairs_a_key_of_the_wrong_ty
     assert await cache.set_ticker(tick(exchange="broken")) is True
 
 
+async def test_a_times_hash_of_the_wrong_type_is_named_and_nothing_is_written_or_deleted(
+    cache: TickCache, raw_redis: Redis, keys: KeySpace
+) -> None:
+    assert await cache.set_ticker(tick())
+    times = keys.ticker_times("binance")
+    await raw_redis.delete(times)
+    await raw_redis.set(times, b"not a hash")
+    async with listening(raw_redis, keys.ticker_updates("binance")) as pubsub:
+        for call in (
+            lambda: cache.set_ticker(tick(price=2.0, at=T + 1)),
+            lambda: cache.set_tickers_batch([tick("ETH/USDT"), tick(exchange="kraken")]),
+            lambda: cache.delete_ticker("BTC/USDT", "binance"),
+        ):
+            with pytest.raises(CacheCorruptedValueError) as caught:
+                await call()
+            assert caught.value.key == times
+        assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+    assert await raw_redis.hgetall(keys.tickers("binance")) == {b"BTC/USDT": encode_model(tick())}
+    assert await raw_redis.get(times) == b"not a hash"
+    assert await cache.get_ticker("BTC/USDT", "kraken") == tick(exchange="kraken")  # not hidden
+
+
+async def test_delete_ticker_onto_a_latest_hash_of_the_wrong_type_names_it_and_deletes_nothing(
+    cache: TickCache, raw_redis: Redis, keys: KeySpace
+) -> None:
+    assert await cache.set_ticker(tick())
+    await raw_redis.delete(keys.tickers("binance"))
+    await raw_redis.set(keys.tickers("binance"), b"not a hash")
+    with pytest.raises(CacheCorruptedValueError) as caught:
+        await cache.delete_ticker("BTC/USDT", "binance")
+    assert caught.value.key == keys.tickers("binance")
+    assert await raw_redis.hexists(keys.ticker_times("binance"), "BTC/USDT")
+
+
 # -- set_tickers_batch -----------------------------------------------------------------------
 
 
@@ -236,6 +270,7 @@ def batch_of_1200() -> list[Tick]:
     return [tick(f"S{i:04d}/USDT", f"ex{i % 5}", price=float(i + 1), at=T + i) for i in range(1200)]
 
 
+@pytest.mark.standalone
 async def test_a_batch_of_1200_ticks_over_5_exchanges_takes_a_few_round_trips(
     settings: CacheSettings,
 ) -> None:
@@ -770,6 +805,20 @@ async def test_a_corrupted_entry_does_not_hide_the_other_exchanges(
     assert repaired.price == 4.0
 
 
+@pytest.mark.parametrize("member", [b"\xff\xfe", b"bad*exchange", b"x}{y", b" padded"], ids=repr)
+async def test_an_index_member_that_is_no_exchange_name_is_skipped_and_counted(
+    cache: TickCache, raw_redis: Redis, keys: KeySpace, member: bytes
+) -> None:
+    assert await cache.set_ticker(tick(exchange="binance", price=1.0, at=T + 1))
+    assert await cache.set_ticker(tick(exchange="kraken", price=3.0, at=T + 2))
+    await raw_redis.sadd(keys.ticker_exchanges(), member)
+    assert [t.exchange for t in await cache.get_all_tickers()] == ["binance", "kraken"]
+    assert cache.corrupted_skipped == 1
+    assert await cache.get_price("BTC/USDT") == 3.0
+    assert await cache.get_any_ticker("BTC/USDT") == tick(exchange="kraken", price=3.0, at=T + 2)
+    assert cache.corrupted_skipped == 3
+
+
 # -- deletes ---------------------------------------------------------------------------------
 
 
@@ -849,6 +898,24 @@ async def test_deleting_a_symbol_deletes_its_ticker(
     # a symbol whose exchange cannot be resolved leaves every ticker alone
     assert await cache.delete_symbol(Symbol(symbol="BTC/USDT", cat_ex_id=99)) is False
     assert await cache.get_ticker("BTC/USDT", "binance") is not None
+
+
+@pytest.mark.parametrize("broken", ["latest", "times"])
+async def test_deleting_a_symbol_whose_ticker_hash_has_the_wrong_type_deletes_nothing(
+    cache: TickCache, raw_redis: Redis, keys: KeySpace, broken: str
+) -> None:
+    btc = Symbol(symbol="BTC/USDT", cat_ex_id=1, base="BTC", quote="USDT", cat_exchange=BINANCE)
+    assert await cache.add_symbol(btc)
+    assert await cache.set_ticker(tick())
+    latest, times = keys.tickers("binance"), keys.ticker_times("binance")
+    key = latest if broken == "latest" else times
+    await raw_redis.delete(key)
+    await raw_redis.set(key, b"not a hash")
+    with pytest.raises(CacheCorruptedValueError) as caught:
+        await cache.delete_symbol(btc)
+    assert caught.value.key == key
+    assert await raw_redis.hexists(keys.symbols("1"), "BTC/USDT")
+    assert await raw_redis.hexists(times if broken == "latest" else latest, "BTC/USDT")
 
 
 # -- get_next_ticker -------------------------------------------------------------------------
@@ -965,6 +1032,7 @@ async def test_get_next_ticker_rejects_bad_arguments(
 # -- stream_ticker_updates ---------------------------------------------------------------------
 
 
+@pytest.mark.standalone
 async def test_a_stream_yields_stored_ticks_then_live_updates_never_going_back(
     cache: TickCache, raw_redis: Redis, keys: KeySpace
 ) -> None:

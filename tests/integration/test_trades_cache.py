@@ -2,12 +2,15 @@
 
 No test asserts a duration: ``asyncio.timeout(GUARD)`` only turns a hang into a failure.
 Corrupted data is written with a plain redis-py client under the library's own keys; a lost
-reply is real (the fault proxy drops it after the server applied the command).
+reply is real (the fault proxy drops it after the server applied the command). Drains and pops
+are at-least-once: a take waits on a processing list until acknowledged; a stale take is made
+by dating its entry back, never by waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -74,6 +77,22 @@ async def cache(settings: CacheSettings) -> AsyncIterator[TradesCache]:
     async with TradesCache(settings) as cache:
         cache.source = None  # no reference-data source
         yield cache
+
+
+async def acl_user(admin: Redis, name: str, *rules: str) -> None:
+    """A user with every permission but ``rules`` (e.g. ``-lrem``), password ``pw``."""
+    await admin.execute_command("ACL", "SETUSER", name, "on", ">pw", "~*", "&*", "+@all", *rules)
+
+
+async def age_takes(raw_redis: Redis, processing: str, seconds: float = 3600) -> None:
+    """Date every take waiting on ``processing`` back by ``seconds`` (its consumer died).
+
+    An entry is ``<token>:<server time>:<msgpack of its trades>``."""
+    for index, entry in enumerate(await raw_redis.lrange(processing, 0, -1)):
+        token, _, rest = entry.partition(b":")
+        since, _, packed = rest.partition(b":")
+        older = str(float(since) - seconds).encode()
+        await raw_redis.lset(processing, index, b":".join([token, older, packed]))
 
 
 async def blocked_on(raw_redis: Redis, command: str) -> None:
@@ -203,7 +222,7 @@ async def test_corrupted_entries_are_skipped_and_counted_and_the_others_returned
     assert await raw_redis.exists(key) == 0  # the corrupted entries went with the drain
 
 
-async def test_a_trade_list_of_the_wrong_type_reports_corruption_and_is_cleared(
+async def test_a_trade_list_of_the_wrong_type_is_named_and_nothing_changes(
     cache: TradesCache, raw_redis: Redis, keys: KeySpace
 ) -> None:
     key = keys.trades("binance", "BTC/USDT")
@@ -211,8 +230,57 @@ async def test_a_trade_list_of_the_wrong_type_reports_corruption_and_is_cleared(
     with pytest.raises(CacheCorruptedValueError) as caught:
         await cache.get_trades("BTC/USDT", "binance")
     assert caught.value.key == key
-    assert await raw_redis.exists(key) == 0
+    assert await raw_redis.get(key) == b"not a list"  # left for an operator
+    assert await raw_redis.exists(keys.trades_processing("binance", "BTC/USDT")) == 0
+    await raw_redis.delete(key)
     assert await cache.push_trade_list("BTC/USDT", "binance", trade(1)) == 1
+    assert ids(await cache.get_trades("BTC/USDT", "binance")) == [1]
+
+
+@pytest.mark.parametrize(
+    ("processing", "take"),
+    [
+        pytest.param(
+            lambda k: k.trades_processing("binance", "BTC/USDT"),
+            lambda c: c.get_trades("BTC/USDT", "binance"),
+            id="drain",
+        ),
+        pytest.param(
+            lambda k: k.user_trades_processing("7", "binance"),
+            lambda c: c.pop_my_trade(7, "binance"),
+            id="pop",
+        ),
+        pytest.param(
+            lambda k: k.user_trades_processing("7", "binance"),
+            lambda c: c.pop_my_trade(7, "binance", timeout=1),
+            id="blocking-pop",
+        ),
+    ],
+)
+async def test_a_processing_list_of_the_wrong_type_is_named_and_no_trade_is_taken(
+    cache: TradesCache, raw_redis: Redis, keys: KeySpace, processing: Any, take: Any
+) -> None:
+    await cache.push_trade_list("BTC/USDT", "binance", trade(1))
+    await cache.push_my_trades_list(7, "binance", trade(1))
+    name = processing(keys)
+    await raw_redis.set(name, b"not a list")
+    async with asyncio.timeout(GUARD):
+        with pytest.raises(CacheCorruptedValueError) as caught:
+            await take(cache)
+    assert caught.value.key == name
+    await raw_redis.delete(name)
+    assert await take(cache) in ([trade(1)], trade(1))  # still queued
+
+
+async def test_an_entry_on_a_processing_list_that_is_no_take_goes_back_whole(
+    cache: TradesCache, raw_redis: Redis, keys: KeySpace
+) -> None:
+    processing = keys.trades_processing("binance", "BTC/USDT")
+    await raw_redis.rpush(processing, b"not a take", b"ab12:yesterday:x")
+    await cache.push_trade_list("BTC/USDT", "binance", trade(1))
+    assert ids(await cache.get_trades("BTC/USDT", "binance")) == [1]
+    assert cache.corrupted_skipped == 2  # they went back to the list, and were drained
+    assert await raw_redis.exists(processing) == 0
 
 
 async def test_push_trade_appends_to_the_exchange_list(
@@ -336,7 +404,7 @@ async def test_a_blocking_pop_returns_a_trade_pushed_while_it_waits(
     async with asyncio.timeout(GUARD):
         waiting = asyncio.ensure_future(cache.pop_my_trade(7, "binance", timeout=GUARD))
         try:
-            await blocked_on(raw_redis, "blpop")
+            await blocked_on(raw_redis, "blmove")
             assert await cache.push_my_trades_list(7, "binance", trade(5)) == 1
             got = await waiting
         finally:
@@ -344,6 +412,27 @@ async def test_a_blocking_pop_returns_a_trade_pushed_while_it_waits(
     assert got is not None
     assert got.to_dict() == trade(5).to_dict()
     assert await cache.pop_my_trade(7, "binance") is None
+
+
+@pytest.mark.standalone
+async def test_a_wait_longer_than_the_socket_timeout_ends_in_none_or_a_later_trade(
+    settings: CacheSettings,
+) -> None:
+    # A client of the caller's with a short socket timeout: the pop waits in shorter blocks.
+    client = (
+        Redis(unix_socket_path=settings.unix_socket_path, socket_timeout=0.5)
+        if settings.unix_socket_path
+        else Redis(host=settings.host, port=settings.port, socket_timeout=0.5)
+    )
+    try:
+        async with TradesCache(settings, redis=client) as cache, asyncio.timeout(GUARD):
+            assert await cache.pop_my_trade(7, "binance", timeout=1.2) is None
+            waiting = asyncio.ensure_future(cache.pop_my_trade(7, "binance", timeout=3.0))
+            await asyncio.sleep(1.0)  # past the socket timeout: a later block sees it
+            await cache.push_my_trades_list(7, "binance", trade(1))
+            assert await waiting == trade(1)
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize("pop", ["pop_my_trade", "pop_user_trade"])
@@ -445,19 +534,129 @@ async def test_a_push_whose_reply_is_lost_is_not_resent(
             assert ids(await cache.get_trades("BTC/USDT", "binance")) == [1, 2]
 
 
-async def test_a_drain_whose_reply_is_lost_raises_and_those_trades_are_gone(
-    proxy: FaultProxy, proxied_settings: CacheSettings, fast_settings: CacheSettings
+@pytest.mark.parametrize(
+    ("take", "expected"),
+    [
+        pytest.param(
+            lambda c: c.get_trades("BTC/USDT", "binance"), [trade(1), trade(2)], id="drain"
+        ),
+        pytest.param(lambda c: c.pop_my_trade(7, "binance"), trade(1), id="pop"),
+        pytest.param(lambda c: c.pop_my_trade(7, "binance", 1), trade(1), id="blocking-pop"),
+    ],
+)
+async def test_a_take_whose_reply_is_lost_raises_and_the_next_take_returns_its_trades(
+    proxy: FaultProxy,
+    proxied_settings: CacheSettings,
+    fast_settings: CacheSettings,
+    take: Any,
+    expected: Any,
 ) -> None:
     async with TradesCache(proxied_settings) as cache:
-        await cache.ping()
+        assert await take(cache) in ([], None)  # warm-up: the server knows the scripts
         await cache.push_trade_list("BTC/USDT", "binance", trade(1))
+        await cache.push_my_trades_list(7, "binance", trade(1))
+        await cache.push_trade_list("BTC/USDT", "binance", trade(2))
+        await cache.push_my_trades_list(7, "binance", trade(2))
         proxy.drop_next_reply()
         async with asyncio.timeout(GUARD):
             with pytest.raises(CacheUnknownOutcomeError):
-                await cache.get_trades("BTC/USDT", "binance")
+                await take(cache)
             assert proxy.replies_dropped == 1
-            assert await cache.get_trades("BTC/USDT", "binance") == []  # the known limitation
+            assert await take(cache) == expected  # given back first, in its order
+            await cache.get_trades("BTC/USDT", "binance")
+            while await cache.pop_my_trade(7, "binance") is not None:
+                pass
     direct = raw_client(fast_settings)
+    try:
+        assert await stored_keys(direct, fast_settings) == set()  # all acknowledged
+    finally:
+        await direct.aclose()
+
+
+async def test_a_stale_take_of_a_dead_consumer_comes_back_to_any_consumer(
+    proxy: FaultProxy, proxied_settings: CacheSettings, fast_settings: CacheSettings
+) -> None:
+    keys = KeySpace(fast_settings.key_prefix)
+    processing = keys.user_trades_processing("7", "binance")
+    direct = raw_client(fast_settings)
+    async with TradesCache(proxied_settings) as dead, TradesCache(fast_settings) as other:
+        assert await dead.pop_my_trade(7, "binance") is None  # warm-up: scripts known
+        await dead.push_my_trades_list(7, "binance", trade(1))
+        await dead.push_my_trades_list(7, "binance", trade(2))
+        proxy.drop_next_reply()
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(CacheUnknownOutcomeError):
+                await dead.pop_my_trade(7, "binance")
+            # Not stale yet: its consumer may still acknowledge it.
+            assert await other.pop_my_trade(7, "binance") == trade(2)
+            assert await other.pop_my_trade(7, "binance") is None
+            assert await direct.llen(processing) == 1
+            await age_takes(direct, processing)
+            assert await other.pop_my_trade(7, "binance", timeout=1) == trade(1)
+    try:
+        assert await stored_keys(direct, fast_settings) == set()
+    finally:
+        await direct.aclose()
+
+
+async def test_stale_takes_come_back_in_their_order_ahead_of_newer_trades(
+    cache: TradesCache, raw_redis: Redis, keys: KeySpace
+) -> None:
+    processing = keys.trades_processing("binance", "BTC/USDT")
+    for token, numbers in ((b"0a", (1, 2)), (b"0b", (3,))):
+        packed = await raw_redis.eval(  # the server's own msgpack, as a take would write it
+            "return cmsgpack.pack(ARGV)", 0, *(encode_model(trade(n)) for n in numbers)
+        )
+        await raw_redis.rpush(processing, token + b":1700000000.5:" + packed)
+    await cache.push_trade_list("BTC/USDT", "binance", trade(4))
+    assert ids(await cache.get_trades("BTC/USDT", "binance")) == [1, 2, 3, 4]
+    assert await raw_redis.exists(processing) == 0
+
+
+async def test_a_failed_acknowledgement_still_delivers_and_the_take_comes_back_when_stale(
+    fast_settings: CacheSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = KeySpace(fast_settings.key_prefix)
+    processing = keys.user_trades_processing("7", "binance")
+    admin = raw_client(fast_settings)
+    await acl_user(admin, "no_lrem", "-lrem")  # a real refusal of the acknowledgement
+    worker_settings = fast_settings.replace(username="no_lrem", password="pw")
+    try:
+        async with TradesCache(worker_settings) as worker, TradesCache(fast_settings) as other:
+            await worker.push_my_trades_list(7, "binance", trade(1))
+            with caplog.at_level(logging.WARNING, logger="fullon.cache.trades"):
+                assert await worker.pop_my_trade(7, "binance") == trade(1)
+            assert any("could not acknowledge" in r.getMessage() for r in caplog.records)
+            assert await other.pop_my_trade(7, "binance") is None  # not stale yet
+            await age_takes(admin, processing)
+            assert await other.pop_my_trade(7, "binance") == trade(1)  # at-least-once
+            assert await admin.exists(processing) == 0
+    finally:
+        await admin.aclose()
+
+
+async def test_a_take_cancelled_while_acknowledging_gives_its_trades_back(
+    proxy: FaultProxy, proxied_settings: CacheSettings, fast_settings: CacheSettings
+) -> None:
+    direct = raw_client(fast_settings)
+    async with TradesCache(proxied_settings) as cache:
+        await cache.push_trade_list("BTC/USDT", "binance", trade(1))
+        await cache.push_trade_list("BTC/USDT", "binance", trade(2))
+        assert ids(await cache.get_trades("BTC/USDT", "binance")) == [1, 2]  # warm-up
+        await cache.push_trade_list("BTC/USDT", "binance", trade(3))
+        await cache.push_trade_list("BTC/USDT", "binance", trade(4))
+        proxy.set_delay(0.3)
+        draining = asyncio.ensure_future(cache.get_trades("BTC/USDT", "binance"))
+        async with asyncio.timeout(GUARD):
+            await proxy.wait_for_request()  # the take
+            await proxy.wait_for_request()  # the acknowledgement: the server drops the take
+            draining.cancel()
+            proxy.set_delay(0)  # the give-back may need a new connection: no delayed handshake
+            with pytest.raises(asyncio.CancelledError):
+                await draining  # ...but its trades never reached the caller
+        async with asyncio.timeout(GUARD):
+            assert ids(await cache.get_trades("BTC/USDT", "binance")) == [3, 4]
+            assert await cache.get_trades("BTC/USDT", "binance") == []
     try:
         assert await stored_keys(direct, fast_settings) == set()
     finally:

@@ -530,6 +530,16 @@ async def test_corrupted_entries_of_the_catalogue_are_skipped_and_counted(
     assert cache.corrupted_skipped == 2
 
 
+async def test_a_field_name_that_is_not_utf8_is_skipped_and_counted_not_reloaded(
+    cache: ExchangeCache, db: Database, settings: CacheSettings, raw_redis: Redis
+) -> None:
+    assert await cache.get_exchanges(7) == [MAIN, HEDGE]
+    await raw_redis.hset(key(settings, "exchanges:user:7"), b"\xffSECRET\xfe", b"\xff garbage")
+    assert await cache.get_exchanges(7) == [MAIN, HEDGE]
+    assert cache.corrupted_skipped == 1
+    assert db.calls["get_user_exchanges"] == 1  # still complete: no trip to the source
+
+
 # -- websocket error queues ----------------------------------------------------------------
 
 
