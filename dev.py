@@ -96,6 +96,8 @@ def _test(extra: list[str]) -> int:
             *extra,
         ),
     ]
+    if not extra:  # a full run: the integration suite again, on a local 3-node Redis Cluster
+        steps.append((BIN / "pytest", "-n", "auto", "--redis-cluster"))
     COVERAGE_JSON.unlink(missing_ok=True)
     JUNIT_XML.unlink(missing_ok=True)
     failed = [step[0] for step in steps if _run(*step) != 0]

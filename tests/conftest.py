@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.settings import CacheSettings
+from tests.support.cluster import LocalCluster
 from tests.support.proxy import FaultProxy
 
 # These machines are noisy (2 cores shared by xdist workers): Hypothesis's own timing checks
@@ -45,6 +48,36 @@ def _isolated_environment() -> Iterator[None]:
         yield
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run the integration tests against a local 3-node Redis Cluster (each worker "
+        "starts its own); the other suites are deselected",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--redis-cluster"):
+        return
+
+    def on_a_cluster(item: pytest.Item) -> bool:
+        return "tests/integration/" in item.nodeid and item.get_closest_marker("standalone") is None
+
+    config.hook.pytest_deselected(items=[item for item in items if not on_a_cluster(item)])
+    items[:] = [item for item in items if on_a_cluster(item)]
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster | None]:
+    """This worker's local cluster under ``--redis-cluster``, else None."""
+    if not request.config.getoption("--redis-cluster"):
+        yield None
+        return
+    with LocalCluster() as started:
+        yield started
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of this worker's Redis: a private server unless one is configured."""
@@ -62,8 +95,10 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def settings(redis_url: str, namespace: str) -> CacheSettings:
-    """Settings for this worker's server and this test's namespace."""
+def settings(redis_url: str, namespace: str, cluster: LocalCluster | None) -> CacheSettings:
+    """Settings for this worker's server (or cluster) and this test's namespace."""
+    if cluster is not None:
+        return CacheSettings(cluster_mode=True, cluster_nodes=cluster.nodes, key_prefix=namespace)
     return CacheSettings.from_url(redis_url, key_prefix=namespace)
 
 
@@ -77,6 +112,9 @@ async def raw_redis(settings: CacheSettings) -> AsyncIterator[Redis]:
 
 def raw_client(settings: CacheSettings) -> Redis:
     """A plain redis-py client (default options) for the server ``settings`` point at."""
+    if settings.cluster_mode:
+        nodes = [ClusterNode(host, port) for host, port in settings.cluster_nodes]
+        return cast("Redis", RedisCluster(startup_nodes=nodes))
     if settings.unix_socket_path:
         return Redis(unix_socket_path=settings.unix_socket_path, db=settings.db)
     return Redis(host=settings.host, port=settings.port, db=settings.db)

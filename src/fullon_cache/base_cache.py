@@ -26,7 +26,8 @@ from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline, PubSub
-from redis.exceptions import BusyLoadingError, RedisError, ResponseError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import BusyLoadingError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -146,6 +147,27 @@ async def _blocking_command(
     return cast("bytes | None", moved)
 
 
+async def _primaries(client: Redis) -> list[ClusterNode]:
+    cluster = cast("RedisCluster", client)
+    await cluster.initialize()  # a no-op once the cluster's nodes are known
+    return cluster.get_primaries()
+
+
+async def _scan_step(
+    client: Redis, cursor: int, match: str, node: ClusterNode | None
+) -> tuple[int, list[bytes]]:
+    if node is None:
+        return cast(
+            "tuple[int, list[bytes]]", await client.scan(cursor, match=match, count=_SCAN_BATCH)
+        )
+    # A cluster client answers with a cursor per node it asked: here one.
+    reply = await cast("RedisCluster", client).scan(
+        cursor, match=match, count=_SCAN_BATCH, target_nodes=node
+    )
+    cursors, batch = cast("tuple[dict[str, int], list[bytes]]", reply)
+    return cursors[node.name], batch
+
+
 def _snapshot(raw: bytes | Exception, key: str) -> dict[str, Any]:
     if isinstance(raw, Exception):  # a pipelined read of a key of the wrong type
         raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
@@ -185,7 +207,7 @@ class _Resend(enum.Enum):
     IF_UNSENT = "if_unsent"  # other writes: only if their bytes never reached a socket
     NEVER = "never"  # pipelines: their command stack is gone after a failed execute
 
-    def allows(self, exc: RedisError, sent: bool) -> bool:
+    def allows(self, exc: Exception, sent: bool) -> bool:
         if not isinstance(exc, RedisConnectionError | RedisTimeoutError) or is_auth_failure(exc):
             return False
         return self in (_Resend.READ, _Resend.OVERWRITE) or (self is _Resend.IF_UNSENT and not sent)
@@ -409,9 +431,9 @@ class BaseCache:
                     return await attempt_op(client)
                 async with limiter:
                     return await attempt_op(client)
-            except RedisError as exc:
+            except (RedisError, RedisClusterException) as exc:
                 # LOADING is the server refusing the command: it was not applied.
-                sent = (_connection.was_sent() or not conns.owned) and not isinstance(
+                sent = (_connection.was_sent() or not conns.tracks_sends) and not isinstance(
                     exc, BusyLoadingError
                 )
                 if attempt >= _MAX_RETRIES or not resend.allows(exc, sent):
@@ -568,16 +590,21 @@ class BaseCache:
         return sorted({self._keys.strip(key) async for key in self._scan(match)})
 
     async def _scan(self, match: str) -> AsyncIterator[bytes | str]:
-        cursor = 0
-        while True:
-            cursor, batch = await self._run(
-                lambda r: r.scan(cursor, match=match, count=_SCAN_BATCH),  # noqa: B023
-                idempotent=True,
-            )
-            for key in batch:
-                yield key
-            if cursor == 0:
-                return
+        """SCAN the server, or each primary of a cluster in turn."""
+        nodes: list[ClusterNode | None] = [None]
+        if self._connections().cluster:
+            nodes = list(await self._run(_primaries, idempotent=True))
+        for node in nodes:
+            cursor = 0
+            while True:
+                cursor, batch = await self._run(
+                    lambda r: _scan_step(r, cursor, match, node),  # noqa: B023 - awaited at once
+                    idempotent=True,
+                )
+                for key in batch:
+                    yield key
+                if cursor == 0:
+                    break
 
     async def prepare_cache(self) -> int:
         """Delete every key of this namespace (SCAN + UNLINK); returns how many were deleted.

@@ -31,9 +31,10 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -51,7 +52,6 @@ from redis.asyncio.sentinel import (
 from redis.backoff import NoBackoff
 
 from fullon_cache.breaker import CircuitBreaker
-from fullon_cache.errors import CacheConfigError
 from fullon_cache.settings import CacheSettings
 
 __all__ = [
@@ -176,11 +176,27 @@ _TRACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
+def _client_for(settings: CacheSettings) -> Redis:
+    if not settings.cluster_mode:
+        return Redis(connection_pool=_pool_for(settings))
+    where = server_kwargs(settings)
+    for standalone_only in ("db", "host", "port", "path"):
+        where.pop(standalone_only, None)
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],
+        socket_timeout=None,  # the call's deadline bounds it, as for a standalone server
+        socket_connect_timeout=settings.socket_connect_timeout,
+        retry=Retry(NoBackoff(), 0),  # no blind resends; a redirected read is retried by _run
+        max_connections=settings.max_connections,
+        client_name="fullon_cache",
+        **where,
+    )
+    # The command methods are the same; the few differences (SCAN, INFO, closing) are
+    # handled where they are used, on ``Connections.cluster``.
+    return cast("Redis", cluster)
+
+
 def _pool_for(settings: CacheSettings) -> RedisConnectionPool:
-    if settings.cluster_mode:
-        raise CacheConfigError(
-            "REDIS_CLUSTER_MODE is not supported yet: point REDIS_URL at a standalone server"
-        )
     options: dict[str, Any] = {
         "connection_class": _TRACKED[connection_class(settings)],
         "socket_timeout": None,  # the call's deadline bounds it (see the module docstring)
@@ -230,6 +246,10 @@ class Connections:
         self.breaker = breaker
         self.loop = loop
         self.owned = settings is not None
+        self.cluster = isinstance(client, RedisCluster)
+        """A Redis Cluster client: keys are spread over nodes, SCAN walks every primary."""
+        self.tracks_sends = self.owned and not self.cluster
+        """Whether a failed attempt can tell "never sent" (otherwise it is taken as sent)."""
         self.closed = False
         self.policy_checked = False
         self.policy_lock = asyncio.Lock()
@@ -243,7 +263,7 @@ class Connections:
         cls, settings: CacheSettings, loop: asyncio.AbstractEventLoop
     ) -> Connections:
         """Pools the library creates, shares and later closes."""
-        client = Redis(connection_pool=_pool_for(settings))
+        client = _client_for(settings)
         return cls(
             client,
             loop=loop,
@@ -271,12 +291,14 @@ class Connections:
         """The client for blocking pops (created on first use for owned connections)."""
         if self._blocking is None:
             assert self._settings is not None  # owned connections always have settings
-            self._blocking = Redis(connection_pool=_pool_for(self._settings))
+            self._blocking = _client_for(self._settings)
         return self._blocking
 
     @property
     def block_limit(self) -> float | None:
         """Longest single block that fits under the blocking client's socket timeout."""
+        if self.cluster:  # only the library builds cluster clients, without socket timeout
+            return None
         timeout = self.blocking_client.connection_pool.connection_kwargs.get("socket_timeout")
         return None if timeout is None else max(float(timeout) - 0.5, float(timeout) / 2)
 
@@ -287,7 +309,9 @@ class Connections:
         self.closed = True
         if self.owned:
             for client in (self.client, self._blocking):
-                if client is not None:
+                if self.cluster and client is not None:
+                    await client.aclose()
+                elif client is not None:
                     await client.connection_pool.aclose()
                     if isinstance(client.connection_pool, SentinelConnectionPool):
                         await client.connection_pool.sentinel_manager.aclose()

@@ -143,6 +143,9 @@ class InvalidTypeError(InvalidInputError, TypeError):
     """An argument has the wrong type (``None``, ``bool``, float id, container...)."""
 
 
+_CLUSTER_UNREACHABLE = (redis_errors.RedisClusterUnreachableError, redis_errors.SlotNotCoveredError)
+
+
 def is_auth_failure(exc: BaseException) -> bool:
     """True if ``exc`` (or the error it wraps: redis-py wraps them while connecting) is an
     authentication or authorization failure, which no retry can fix."""
@@ -166,6 +169,8 @@ def translate_redis_error(exc: BaseException, *, sent: bool, key: str | None = N
     """
     if is_auth_failure(exc):
         return CacheUnavailableError("authentication failed: check the username and password")
+    if isinstance(exc, _CLUSTER_UNREACHABLE):
+        return CacheUnavailableError(f"cannot reach the Redis Cluster ({exc})")
     if isinstance(exc, redis_errors.BusyLoadingError):  # a refusal: nothing was applied
         return CacheUnavailableError("Redis is loading its dataset; try again shortly")
     if isinstance(exc, redis_errors.TimeoutError):

@@ -47,6 +47,7 @@ async def test_use_after_close_is_a_clear_error(settings: CacheSettings) -> None
     assert await cache.test() is False
 
 
+@pytest.mark.standalone
 async def test_compat_cache_property_and_redis_context(settings: CacheSettings) -> None:
     async with BaseCache(settings) as cache:
         assert cache._cache is cache

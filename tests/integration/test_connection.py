@@ -17,7 +17,6 @@ from redis.asyncio.sentinel import (
 
 from fullon_cache import (
     BaseCache,
-    CacheConfigError,
     CacheSettings,
     CacheUnavailableError,
     close_all,
@@ -107,6 +106,7 @@ async def test_an_open_instance_survives_close_all(
     assert await _fullon_clients(raw_redis) == 0
 
 
+@pytest.mark.standalone
 async def test_a_borrowed_client_is_never_closed(settings: CacheSettings) -> None:
     client = Redis(unix_socket_path=settings.unix_socket_path)
     async with BaseCache(settings, redis=client) as cache:
@@ -118,6 +118,7 @@ async def test_a_borrowed_client_is_never_closed(settings: CacheSettings) -> Non
     await client.aclose()
 
 
+@pytest.mark.standalone
 async def test_a_long_block_on_a_borrowed_client_is_split_under_its_socket_timeout(
     settings: CacheSettings,
 ) -> None:
@@ -129,6 +130,7 @@ async def test_a_long_block_on_a_borrowed_client_is_split_under_its_socket_timeo
     await client.aclose()
 
 
+@pytest.mark.standalone
 async def test_callers_wait_for_a_free_connection_instead_of_failing(
     settings: CacheSettings, raw_redis: Redis
 ) -> None:
@@ -173,6 +175,7 @@ async def test_no_warning_under_noeviction(
     assert not [r for r in caplog.records if "maxmemory-policy" in r.getMessage()]
 
 
+@pytest.mark.standalone
 async def test_acl_user_without_info_works_and_skips_the_policy_check(
     settings: CacheSettings, raw_redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -199,10 +202,15 @@ async def test_wrong_password_is_unavailable_not_retried(settings: CacheSettings
         assert await cache.test() is False
 
 
-async def test_cluster_mode_is_refused_clearly(settings: CacheSettings) -> None:
-    clustered = settings.replace(cluster_mode=True, cluster_nodes=(("127.0.0.1", 7000),))
-    async with BaseCache(clustered) as cache:
-        with pytest.raises(CacheConfigError, match="REDIS_CLUSTER_MODE"):
+async def test_an_unreachable_cluster_is_unavailable(namespace: str) -> None:
+    settings = CacheSettings(
+        cluster_mode=True,
+        cluster_nodes=(("127.0.0.1", 1),),  # nothing listens there
+        key_prefix=namespace,
+        socket_connect_timeout=0.5,
+    )
+    async with BaseCache(settings) as cache:
+        with pytest.raises(CacheUnavailableError, match="Redis Cluster"):
             await cache.ping()
 
 
@@ -227,6 +235,7 @@ async def test_tls_against_a_plain_server_fails_as_unavailable(
             await cache.ping()
 
 
+@pytest.mark.standalone
 async def test_closing_borrowed_connections_leaves_the_callers_client_open(
     settings: CacheSettings,
 ) -> None:

@@ -34,6 +34,7 @@ def events(namespace: str) -> Iterator[list[OperationEvent]]:
     monitoring.remove_listener(listener)
 
 
+@pytest.mark.standalone
 async def test_each_call_is_named_after_the_public_method_it_serves(
     settings: CacheSettings, events: list[OperationEvent]
 ) -> None:
@@ -149,6 +150,7 @@ async def test_a_snapshot_key_of_the_wrong_type_is_skipped_and_counted(
         assert cache.corrupted_skipped == 1
 
 
+@pytest.mark.standalone
 async def test_a_snapshot_that_expires_between_the_scan_and_its_read_is_left_out(
     proxy: FaultProxy, proxied_settings: CacheSettings, fast_settings: CacheSettings
 ) -> None:

@@ -67,6 +67,7 @@ async def test_push_capped_touches_only_its_key(
     assert await raw_redis.lrange(other, 0, -1) == [b"a", b"b"]
 
 
+@pytest.mark.standalone
 async def test_after_script_flush_the_script_is_sent_again_once(raw_redis: Redis, key: str) -> None:
     await run_script(raw_redis, PUSH_CAPPED, [key], [b"before", 10])
     assert await raw_redis.script_exists(PUSH_CAPPED.sha) == [True]
@@ -81,6 +82,7 @@ async def test_after_script_flush_the_script_is_sent_again_once(raw_redis: Redis
     assert await run_script(raw_redis, PUSH_CAPPED, [key], [b"again", 10]) == 3
 
 
+@pytest.mark.standalone
 async def test_a_script_the_server_never_saw_runs_on_first_use(raw_redis: Redis) -> None:
     # A script unique to this test run: its SHA cannot be cached on the server yet.
     script = Script("echo", f"-- {uuid.uuid4()}\nreturn ARGV[1]")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 
 GUARD = 10  # seconds; only turns a hang into a failure
 
@@ -41,8 +42,18 @@ async def next_message(pubsub: PubSub) -> bytes:
 
 
 async def subscribers(raw_redis: Redis, channel: str) -> int:
-    [(_, count)] = await raw_redis.pubsub_numsub(channel)
-    return int(count)
+    """Subscribers of ``channel``; on a cluster, summed over its nodes (a subscription
+    lives on one node)."""
+    if not isinstance(raw_redis, RedisCluster):
+        [(_, count)] = await raw_redis.pubsub_numsub(channel)
+        return int(count)
+    total = 0
+    await raw_redis.initialize()
+    for node in raw_redis.get_nodes():
+        async with Redis(host=node.host, port=node.port) as single:
+            [(_, count)] = await single.pubsub_numsub(channel)
+            total += int(count)
+    return total
 
 
 async def wait_for_subscribers(raw_redis: Redis, channel: str, count: int) -> None:

@@ -25,7 +25,7 @@ from fullon_cache.local_server import LocalRedisServer, find_redis_server
 _WAIT = 20.0  # seconds any set-up step may take on a loaded machine
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -45,7 +45,7 @@ class SentinelSetup:
     name = "fullon-test"
 
     def __init__(self) -> None:
-        self.master_port, self.replica_port, self.sentinel_port = (_free_port() for _ in "abc")
+        self.master_port, self.replica_port, self.sentinel_port = (free_port() for _ in "abc")
         tcp = ("--bind", "127.0.0.1")
         self.master = LocalRedisServer("--port", str(self.master_port), *tcp)
         self.replica = LocalRedisServer(

@@ -1,0 +1,114 @@
+"""A throw-away 3-node Redis Cluster on loopback TCP (masters only), for the cluster suite.
+
+Example::
+
+    with LocalCluster() as cluster:
+        settings = CacheSettings(cluster_mode=True, cluster_nodes=cluster.nodes)
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from types import TracebackType
+
+from redis import Redis
+
+from fullon_cache.local_server import LocalRedisServer
+
+_SLOTS = 16384
+_WAIT = 30.0
+_BUS_OFFSET = 10000  # a node also listens on its port + 10000 (the cluster bus)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port() -> int:
+    """A free port whose cluster-bus port (+10000) is free too."""
+    while True:
+        port = random.randint(20000, 55000)
+        if _free(port) and _free(port + _BUS_OFFSET):
+            return port
+
+
+class LocalCluster:
+    """Three masters sharing the 16384 hash slots, each slot range on one node."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.ports = [cluster_port() for _ in range(size)]
+        self.servers = [
+            LocalRedisServer(
+                "--port", str(port), "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", "2000",
+            )
+            for port in self.ports
+        ]  # fmt: skip
+
+    @property
+    def nodes(self) -> tuple[tuple[str, int], ...]:
+        """The nodes, as ``CacheSettings.cluster_nodes`` takes them."""
+        return tuple(("127.0.0.1", port) for port in self.ports)
+
+    def client(self, port: int) -> Redis:
+        return Redis(host="127.0.0.1", port=port, socket_timeout=5)
+
+    def start(self) -> LocalCluster:
+        for server in self.servers:
+            server.start()
+        share = _SLOTS // len(self.ports)
+        for index, port in enumerate(self.ports):
+            first = index * share
+            last = _SLOTS - 1 if index == len(self.ports) - 1 else first + share - 1
+            with self.client(port) as node:
+                node.execute_command("CLUSTER", "ADDSLOTS", *range(first, last + 1))
+                for other in self.ports[1:]:
+                    node.execute_command("CLUSTER", "MEET", "127.0.0.1", other)
+        deadline = time.monotonic() + _WAIT
+        while not all(self._ready(port) for port in self.ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+        return self
+
+    def _ready(self, port: int) -> bool:
+        with self.client(port) as node:
+            info = node.execute_command("CLUSTER", "INFO")
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            known = node.execute_command("CLUSTER", "NODES")
+            nodes = known.decode() if isinstance(known, bytes) else str(known)
+        return "cluster_state:ok" in text and nodes.count("connected") >= len(self.ports)
+
+    def flush(self) -> None:
+        """Empty every node (between test sessions; tests isolate by namespace)."""
+        for port in self.ports:
+            with self.client(port) as node:
+                node.flushall()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
