@@ -155,14 +155,16 @@ async def test_a_snapshot_that_expires_between_the_scan_and_its_read_is_left_out
     proxy: FaultProxy, proxied_settings: CacheSettings, fast_settings: CacheSettings
 ) -> None:
     admin = raw_client(fast_settings)  # straight to the server, not through the proxy
-    async with BaseCache(proxied_settings) as cache:
-        await cache.publish_metrics("gone")
-        await cache.publish_metrics("stays")
-        proxy.set_delay(0.5)  # the SCAN runs, its reply waits in the proxy
-        listing = asyncio.create_task(cache.get_published_metrics())
-        await proxy.wait_for_request()
-        await asyncio.sleep(0.1)
-        await admin.delete(f"{cache.namespace}:metrics:gone")  # before the GETs are sent
-        assert list(await listing) == ["stays"]
-        assert cache.corrupted_skipped == 0
-    await admin.aclose()
+    patient = proxied_settings.replace(socket_timeout=5.0)  # the delay must not time out
+    try:
+        async with BaseCache(patient) as cache:
+            await cache.publish_metrics("gone")
+            await cache.publish_metrics("stays")
+            proxy.set_delay(0.5)  # the SCAN runs, its reply waits in the proxy
+            listing = asyncio.create_task(cache.get_published_metrics())
+            await proxy.wait_for_request()
+            await admin.delete(f"{cache.namespace}:metrics:gone")  # before the GETs are sent
+            assert list(await listing) == ["stays"]
+            assert cache.corrupted_skipped == 0
+    finally:
+        await admin.aclose()

@@ -39,7 +39,14 @@ CHAIN = (
     "OHLCVCache",
 )
 
-GUIDE_NAMES = ("QUICK_START", "API_REFERENCE", "CACHING_GUIDE", "TESTING_GUIDE", "MIGRATION_GUIDE")
+GUIDE_NAMES = (
+    "QUICK_START",
+    "API_REFERENCE",
+    "CACHING_GUIDE",
+    "RELIABILITY_GUIDE",
+    "TESTING_GUIDE",
+    "MIGRATION_GUIDE",
+)
 
 # Run in a fresh interpreter: records what importing the package changes in the process.
 _IMPORT_PROBE = """
@@ -299,7 +306,14 @@ def test_package_constants_are_the_module_constants() -> None:
 
 def test_every_docs_module_is_known() -> None:
     found = {info.name for info in pkgutil.iter_modules(docs.__path__)}
-    assert found == {"api_reference", "caching_guide", "migration", "quickstart", "testing_guide"}
+    assert found == {
+        "api_reference",
+        "caching_guide",
+        "migration",
+        "quickstart",
+        "reliability",
+        "testing_guide",
+    }
 
 
 def test_api_reference_lists_every_method_with_its_signature() -> None:
@@ -491,3 +505,12 @@ def test_an_examples_summary_is_the_first_line_of_its_docstring() -> None:
 def test_load_unknown_example() -> None:
     with pytest.raises(KeyError, match="nope"):
         examples.load("nope")
+
+
+def test_every_test_the_reliability_guide_cites_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    cited = re.findall(r"(tests/[\w/]+\.py)::(test_\w+)", docs.RELIABILITY_GUIDE)
+    assert len(cited) >= 40
+    for path, name in cited:
+        source = (root / path).read_text()
+        assert re.search(rf"^(async )?def {name}\(", source, re.M), f"{path}::{name}"

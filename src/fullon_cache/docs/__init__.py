@@ -1,7 +1,7 @@
 """Guides bundled with fullon_cache, as plain string constants.
 
 Modules: ``quickstart`` (``GUIDE``), ``api_reference`` (one constant per cache, generated from
-the live classes), ``caching_guide``, ``testing_guide`` and ``migration``.
+the live classes), ``caching_guide``, ``reliability``, ``testing_guide`` and ``migration``.
 
 Example::
 
@@ -28,6 +28,7 @@ from fullon_cache.docs.api_reference import (
 from fullon_cache.docs.caching_guide import CACHING_GUIDE
 from fullon_cache.docs.migration import MIGRATION_GUIDE
 from fullon_cache.docs.quickstart import GUIDE as QUICK_START
+from fullon_cache.docs.reliability import RELIABILITY_GUIDE
 from fullon_cache.docs.testing_guide import TESTING_GUIDE
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ORDERS_CACHE",
     "PROCESS_CACHE",
     "QUICK_START",
+    "RELIABILITY_GUIDE",
     "SYMBOL_CACHE",
     "TESTING_GUIDE",
     "TICK_CACHE",
@@ -61,6 +63,7 @@ def get_all_docs() -> dict[str, str]:
         "QUICK_START": QUICK_START,
         "API_REFERENCE": API_REFERENCE,
         "CACHING_GUIDE": CACHING_GUIDE,
+        "RELIABILITY_GUIDE": RELIABILITY_GUIDE,
         "TESTING_GUIDE": TESTING_GUIDE,
         "MIGRATION_GUIDE": MIGRATION_GUIDE,
     }

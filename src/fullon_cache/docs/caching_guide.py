@@ -130,9 +130,12 @@ Orders (OrdersCache)
 Trades (TradesCache)
 --------------------
 * Trade lists per exchange and symbol (``BTC/USDT`` and ``BTCUSDT`` name the same list).
-  ``cache.get_trades(symbol, exchange)`` drains a list in one MULTI: a trade pushed meanwhile
-  is either in this drain or in the next, never lost, never twice.
-* Per-user trade queues pop with any timeout (blocking on a connection of their own).
+  ``cache.get_trades(symbol, exchange)`` drains a list at least once: one script takes the
+  trades onto a processing list, a second round trip acknowledges them. A drain cancelled or
+  whose reply was lost gives its trades back on the next take (a consumer that died: once
+  stale, ``TradesCache.STALE_TAKE_SECONDS``), so a trade may come twice, never zero times.
+* Per-user trade queues pop the same way, with any timeout (the wait leaves the queue as it
+  is: a cancelled wait loses nothing).
 
 Bot locks (BotCache)
 --------------------

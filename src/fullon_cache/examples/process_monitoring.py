@@ -1,4 +1,5 @@
-"""ProcessCache: register processes, heartbeat them, watch health, broadcast to them.
+"""ProcessCache: register processes, heartbeat them, watch health, broadcast to them, and
+share this process's call statistics (``fullon_cache.monitoring``) for ``fullon-cache inspect``.
 
 Run it: ``python -m fullon_cache.examples.process_monitoring`` (uses REDIS_URL and the namespace
 ``fullon_examples``), ``asyncio.run(process_monitoring.main(settings))`` or ``fullon-cache demo``.
@@ -9,7 +10,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fullon_cache import CacheSettings, ProcessCache, ProcessStatus, ProcessType, close_all
+from fullon_cache import (
+    CacheSettings,
+    ProcessCache,
+    ProcessStatus,
+    ProcessType,
+    close_all,
+    monitoring,
+)
+from fullon_cache.monitoring import OperationEvent
 
 SOURCE = Path(__file__).read_text(encoding="utf-8")
 
@@ -47,6 +56,18 @@ async def main(settings: CacheSettings | None = None) -> None:
         assert note["message"] == "reload strategy"
         assert note["data"] == {"version": 2}
         print(f"bot received broadcast {note['message']!r}")
+
+        # Every call to Redis is counted under the method it served; listeners see each one.
+        seen: list[OperationEvent] = []
+        monitoring.add_listener(seen.append)
+        await cache.get_process(bot)
+        monitoring.remove_listener(seen.append)
+        assert [event.name for event in seen] == ["get_process"]
+        stats = monitoring.snapshot()["get_process"]
+        assert stats["calls"] >= 2
+        print(f"get_process: {stats['calls']} calls, p99 <= {stats['p99_ms']} ms")
+        await cache.publish_metrics("example process", ttl=30)  # what inspect shows
+        assert "example process" in await cache.get_published_metrics()
 
         assert await cache.stop_process(ticker, "maintenance")
         assert [r["component"] for r in await cache.get_active_processes()] == ["bot 17"]
