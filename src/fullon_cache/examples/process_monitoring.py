@@ -1,5 +1,7 @@
-"""ProcessCache: register processes, heartbeat them, watch health, broadcast to them, and
-share this process's call statistics (``fullon_cache.monitoring``) for ``fullon-cache inspect``.
+"""ProcessCache: processes, heartbeats, health, broadcasts and shared call statistics.
+
+Processes are registered, heartbeated, watched and broadcast to; this process's call
+statistics (``fullon_cache.monitoring``) are published for ``fullon-cache inspect``.
 
 Run it: ``python -m fullon_cache.examples.process_monitoring`` (uses REDIS_URL and the namespace
 ``fullon_examples``), ``asyncio.run(process_monitoring.main(settings))`` or ``fullon-cache demo``.
