@@ -541,8 +541,8 @@ async def run_pipelined(client: Redis, build: Callable[[Pipeline, ScriptCall], N
 
     Example::
 
-        await run_pipelined(client, lambda pipe, call: (call(SET_TICKER, keys, args),
-                                                        pipe.sadd(index, "binance")))
+        await run_pipelined(client, lambda pipe, call: (pipe.sadd(index, "binance"),
+                                                        call(SET_TICKER, keys, args)))
     """
     results = await _execute(client, build, by_sha=True)
     if any(isinstance(result, NoScriptError) for result in results):

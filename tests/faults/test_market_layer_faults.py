@@ -116,14 +116,6 @@ async def recovered(call: Callable[[], Awaitable[R]]) -> R:
                 await asyncio.sleep(0.05)
 
 
-async def settled(call: Awaitable[R]) -> R | CacheCorruptedValueError:
-    """The result of ``call``, or the CacheCorruptedValueError it raised."""
-    try:
-        return await call
-    except CacheCorruptedValueError as error:
-        return error
-
-
 async def snapshot(admin: Redis, namespace: str) -> dict[bytes, bytes | None]:
     """Every key of a namespace with its serialized value (DUMP): equal means untouched."""
     found = [key async for key in admin.scan_iter(match=f"{namespace}:*")]

@@ -375,7 +375,7 @@ async def test_orders_cache_works_under_the_line(acl_settings: CacheSettings) ->
 
 @as_confined_user
 async def test_trades_cache_works_under_the_line(acl_settings: CacheSettings) -> None:
-    """TradesCache's lists (MULTI drain), statuses and blocking pops work as the user."""
+    """TradesCache's lists (scripted take and ack), statuses and blocking pops work as the user."""
     async with asyncio.timeout(GUARD), TradesCache(acl_settings) as cache:
         cache.source = None
         assert await cache.push_trade_list("BTC/USDT", "binance", Trade(ex_trade_id="t1")) == 1
