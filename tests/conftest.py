@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck
@@ -110,14 +110,15 @@ async def raw_redis(settings: CacheSettings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def raw_client(settings: CacheSettings) -> Redis:
-    """A plain redis-py client (default options) for the server ``settings`` point at."""
+def raw_client(settings: CacheSettings, **options: Any) -> Redis:
+    """A plain redis-py client (default options, or ``options``) for the server ``settings``
+    point at."""
     if settings.cluster_mode:
         nodes = [ClusterNode(host, port) for host, port in settings.cluster_nodes]
-        return cast("Redis", RedisCluster(startup_nodes=nodes))
+        return cast("Redis", RedisCluster(startup_nodes=nodes, **options))
     if settings.unix_socket_path:
-        return Redis(unix_socket_path=settings.unix_socket_path, db=settings.db)
-    return Redis(host=settings.host, port=settings.port, db=settings.db)
+        return Redis(unix_socket_path=settings.unix_socket_path, db=settings.db, **options)
+    return Redis(host=settings.host, port=settings.port, db=settings.db, **options)
 
 
 # -- fault injection: a private server per test, optionally behind the fault proxy ---------

@@ -19,7 +19,7 @@ import contextlib
 import enum
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -137,13 +137,14 @@ async def _check_alive(pubsub: PubSub, quiet: float, silence: float, pinged: boo
 
 
 async def _blocking_command(
-    client: Redis, key: str, into: str | None, seconds: float
+    client: Redis, key: str, into: str | None, seconds: float, to_head: bool
 ) -> bytes | None:
     if into is None:
         reply = await client.blpop([key], timeout=seconds)
         return None if reply is None else cast("bytes", reply[1])
+    side = "LEFT" if to_head else "RIGHT"
     # redis-py types the timeout as int; Redis takes fractions of a second.
-    moved = await client.blmove(key, into, seconds, "LEFT", "RIGHT")  # type: ignore[arg-type]
+    moved = await client.blmove(key, into, seconds, "LEFT", side)  # type: ignore[arg-type]
     return cast("bytes | None", moved)
 
 
@@ -465,12 +466,13 @@ class BaseCache:
             )
 
     async def _blocking_pop(
-        self, key: str, timeout: float, *, into: str | None = None
+        self, key: str, timeout: float, *, into: str | None = None, to_head: bool = False
     ) -> bytes | None:
         """Take the head of list ``key``, waiting up to ``timeout`` seconds (> 0): BLPOP, or
         BLMOVE onto the tail of list ``into`` (a processing list: nothing is lost if the reply
-        is). Waits in chunks that fit any socket timeout of the blocking client, so a long
-        wait ends in None, not in a timeout error."""
+        is), or onto its head with ``to_head`` (``into=key, to_head=True`` waits for an item
+        and leaves the list as it was). Waits in chunks that fit any socket timeout of the
+        blocking client, so a long wait ends in None, not in a timeout error."""
         loop = asyncio.get_running_loop()
         ends = loop.time() + timeout
         remaining = timeout
@@ -478,7 +480,7 @@ class BaseCache:
             limit = self._connections().block_limit
             chunk = remaining if limit is None else min(remaining, limit)
             reply = await self._run(
-                lambda r: _blocking_command(r, key, into, chunk),  # noqa: B023 - awaited at once
+                lambda r: _blocking_command(r, key, into, chunk, to_head),  # noqa: B023
                 idempotent=False,
                 key=key,
                 blocking=chunk,
@@ -505,7 +507,7 @@ class BaseCache:
             raw = await self._blocking_pop(key, seconds)
         return None if raw is None else decode_text(raw, key)
 
-    async def _read_many(self, command: str, keys: list[str], *args: Any) -> list[Any]:
+    async def _read_many(self, command: str, keys: Sequence[bytes | str], *args: Any) -> list[Any]:
         """``command`` (a read such as ``hgetall``) on every key in one round trip; an error
         reply comes back in its key's place instead of failing the others."""
 
@@ -686,13 +688,14 @@ class BaseCache:
 
             (await cache.get_published_metrics())["ticker-bot-1"]["operations"]["get_ticker"]
         """
-        names = [self._keys.strip(key) async for key in self._scan(self._keys.pattern("metrics:*"))]
-        keys = [f"{self.namespace}:{name}" for name in names]
+        keys = [key async for key in self._scan(self._keys.pattern("metrics:*"))]
         published: dict[str, dict[str, Any]] = {}
-        for name, key, raw in zip(names, keys, await self._read_many("get", keys), strict=True):
+        for key, raw in zip(keys, await self._read_many("get", keys), strict=True):
+            name = self._keys.strip(key)
             try:
                 if raw is not None:  # None: it expired between the SCAN and the GET
-                    published[name.removeprefix("metrics:")] = _snapshot(raw, key)
+                    snapshot = _snapshot(raw, f"{self.namespace}:{name}")
+                    published[name.removeprefix("metrics:")] = snapshot
             except CacheCorruptedValueError as error:
                 self._skip_corrupted(error)
         return dict(sorted(published.items()))

@@ -309,12 +309,14 @@ class Connections:
         self.closed = True
         if self.owned:
             for client in (self.client, self._blocking):
-                if self.cluster and client is not None:
+                if client is None:
+                    continue
+                if self.cluster:  # it owns its nodes' pools
                     await client.aclose()
-                elif client is not None:
-                    await client.connection_pool.aclose()
-                    if isinstance(client.connection_pool, SentinelConnectionPool):
-                        await client.connection_pool.sentinel_manager.aclose()
+                    continue
+                await client.connection_pool.aclose()
+                if isinstance(client.connection_pool, SentinelConnectionPool):
+                    await client.connection_pool.sentinel_manager.aclose()
 
 
 class _LoopPools:

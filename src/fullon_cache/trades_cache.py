@@ -99,14 +99,6 @@ def _decode_time(raw: bytes, key: str) -> datetime:
     return parse_datetime(decode_text(raw, key), key)
 
 
-async def _head_of(client: Redis, queue: str, seconds: float) -> bytes | None:
-    """Wait up to ``seconds`` for the head of ``queue`` and take none of it: BLMOVE of the
-    head onto the head leaves the list as it was."""
-    # redis-py types the timeout as int; Redis takes fractions of a second.
-    head = await client.blmove(queue, queue, seconds, "LEFT", "LEFT")  # type: ignore[arg-type]
-    return cast("bytes | None", head)
-
-
 class TradesCache(OrdersCache):
     """Trade lists, per-user trade queues and trade statuses; below OrdersCache in the chain.
 
@@ -152,23 +144,6 @@ class TradesCache(OrdersCache):
         if not isinstance(reply, list):
             self._script_outcome(reply, keys)  # -i: KEYS[i] holds another Redis type
         return token, cast("list[bytes]", reply)
-
-    async def _wait_for_trades(self, queue: str, seconds: float) -> bool:
-        """Wait up to ``seconds`` for ``queue`` to hold a trade, taking none; True if one
-        came. Waits in chunks that fit the blocking client's socket timeout."""
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + seconds
-        while True:
-            remaining = ends - loop.time()
-            chunk = min(remaining, self._connections().block_limit or math.inf)
-            head = await self._run(
-                lambda r: _head_of(r, queue, chunk),  # noqa: B023 - awaited at once
-                idempotent=False,  # like any blocking pop: a cut wait is an unknown outcome
-                key=queue,
-                blocking=chunk,
-            )
-            if head is not None or ends - loop.time() < 0.01:
-                return head is not None
 
     async def _acknowledge_take(
         self, queue: str, processing: str, token: str, trades: list[bytes]
@@ -218,7 +193,9 @@ class TradesCache(OrdersCache):
             token, taken = await self._take_trades(queue, processing, count)
             if taken or ends - loop.time() < 0.01:
                 break
-            if not await self._wait_for_trades(queue, ends - loop.time()):
+            # Wait for a trade without taking it: BLMOVE of the head back onto the head.
+            head = await self._blocking_pop(queue, ends - loop.time(), into=queue, to_head=True)
+            if head is None:
                 return []
         if taken:
             await self._acknowledge_take(queue, processing, token, taken)

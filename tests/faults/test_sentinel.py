@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from fullon_cache import (
     BaseCache,
@@ -24,6 +25,7 @@ from fullon_cache import (
     TickCache,
 )
 from fullon_cache.models import Tick
+from tests.support.pubsub import wait_for_subscribers
 from tests.support.sentinel import SentinelSetup
 
 GUARD = 30  # seconds; a failover takes about one here
@@ -59,7 +61,8 @@ async def test_calls_go_to_the_master_the_sentinels_name(
         await cache.push_global_error("via sentinel")
         assert await cache.pop_global_error(timeout=1) == "via sentinel"  # blocking client
         waiting = asyncio.ensure_future(cache.get_next_ticker("BTC/USDT", "binance", GUARD))
-        await asyncio.sleep(0.2)
+        async with Redis(host="127.0.0.1", port=setup.master_port) as master:
+            await wait_for_subscribers(master, cache._keys.ticker_updates("binance"), 1)
         await cache.set_ticker(_tick(2.0))
         assert (await waiting).price == 2.0  # type: ignore[union-attr]
     with setup.client(setup.master_port) as master:

@@ -16,7 +16,9 @@ import pytest
 from fullon_cache import BaseCache, CacheSettings, OrdersCache, TickCache, close_all
 from fullon_cache.connection import connections_for
 from fullon_cache.models import Order, Tick
+from tests.conftest import raw_client
 from tests.support.cluster import LocalCluster
+from tests.support.pubsub import wait_for_subscribers
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,11 @@ async def test_blocking_pops_and_pub_sub_work_on_a_cluster(
         await cache.push_open_order("bot 1", Order(order_id=7))
         assert await cache.pop_open_order("bot 1", timeout=1) == Order(order_id=7)
         waiting = asyncio.ensure_future(cache.get_next_ticker("BTC/USDT", "binance", 10))
-        await asyncio.sleep(0.3)
+        admin = raw_client(cluster_settings)
+        try:
+            await wait_for_subscribers(admin, cache._keys.ticker_updates("binance"), 1)
+        finally:
+            await admin.aclose()
         await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="binance", price=2.0, time=1.0))
         assert (await waiting).price == 2.0  # type: ignore[union-attr]
 

@@ -419,11 +419,7 @@ async def test_a_wait_longer_than_the_socket_timeout_ends_in_none_or_a_later_tra
     settings: CacheSettings,
 ) -> None:
     # A client of the caller's with a short socket timeout: the pop waits in shorter blocks.
-    client = (
-        Redis(unix_socket_path=settings.unix_socket_path, socket_timeout=0.5)
-        if settings.unix_socket_path
-        else Redis(host=settings.host, port=settings.port, socket_timeout=0.5)
-    )
+    client = raw_client(settings, socket_timeout=0.5)
     try:
         async with TradesCache(settings, redis=client) as cache, asyncio.timeout(GUARD):
             assert await cache.pop_my_trade(7, "binance", timeout=1.2) is None
