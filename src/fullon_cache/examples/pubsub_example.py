@@ -48,16 +48,15 @@ async def main(settings: CacheSettings | None = None) -> None:
         assert stale is not None
         print(f"ETH/USDT is stale: {stale.age:.0f} s old")
 
-        # Wait for the next update of one symbol.
-        async def publish_later() -> None:
-            await asyncio.sleep(0.1)
+        # Wait for the next update of one symbol. Pub/sub reaches only who is subscribed at
+        # that moment, so this writer keeps publishing until the waiter has heard one.
+        waiter = asyncio.ensure_future(cache.get_next_ticker("ETH/USDT", "binance", timeout=5))
+        while not waiter.done():
             await cache.set_ticker(
                 Tick(symbol="ETH/USDT", exchange="binance", price=3010.0, time=time.time())
             )
-
-        publisher = asyncio.create_task(publish_later())
-        update = await cache.get_next_ticker("ETH/USDT", "binance", timeout=5)
-        await publisher
+            await asyncio.wait({waiter}, timeout=0.1)
+        update = waiter.result()
         assert update is not None
         assert update.price == 3010.0
         print(f"next ETH/USDT update: {update.price}")
