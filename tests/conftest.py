@@ -23,7 +23,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from fullon_cache.local_server import LocalRedisServer
 from fullon_cache.settings import CacheSettings
-from tests.support.cluster import LocalCluster
+from tests.support.cluster import LocalCluster, sharding_server
 from tests.support.proxy import FaultProxy
 
 # These machines are noisy (2 cores shared by xdist workers): Hypothesis's own timing checks
@@ -74,7 +74,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster | None]:
     if not request.config.getoption("--redis-cluster"):
         yield None
         return
-    with LocalCluster() as started:
+    with LocalCluster(sharding_server()) as started:  # pub/sub sharded where the server can
         yield started
 
 

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline, PubSub
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import BusyLoadingError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -53,6 +53,7 @@ from fullon_cache.log import get_logger
 from fullon_cache.monitoring import MONITOR, operation_name
 from fullon_cache.scripts import PUSH_CAPPED, run_script
 from fullon_cache.settings import CacheSettings
+from fullon_cache.subscription import Subscription, publish_command
 
 __all__ = ["BaseCache"]
 
@@ -62,8 +63,6 @@ connection_logger = get_logger("connection")
 
 _MAX_RETRIES = 3
 _SCAN_BATCH = 1000
-_SUBSCRIPTION_POLL = 1.0
-_HEALTH_PING = "fullon-cache-health"  # not redis-py's own payload, whose pongs it swallows
 
 
 def _backoff(attempt: int) -> float:
@@ -71,69 +70,9 @@ def _backoff(attempt: int) -> float:
     return min(0.5, 0.05 * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
 
 
-async def _subscribed(pubsub: PubSub, channel: str, silence: float) -> None:
-    """Subscribe and wait for the server's confirmation: once the subscription is entered,
-    nothing published to ``channel`` can be missed (Redis confirms before it delivers)."""
-    await pubsub.subscribe(channel)
-    await _next_of_type(pubsub, "subscribe", silence)
-
-
-async def _next_of_type(pubsub: PubSub, kind: str, silence: float) -> dict[str, Any]:
-    """The next pub/sub message of ``kind`` ("subscribe", "message"); a lost connection
-    raises CacheUnavailableError. A quiet channel is told from a dead network by a PING sent
-    after ``silence`` seconds without a word from the server: no answer within another
-    ``silence`` raises CacheUnavailableError."""
-    link = _Link(pubsub, silence)
-    message: dict[str, Any] | None = None
-    while message is None or message["type"] != kind:
-        message = await link.next_message()
-    return message
-
-
-class _Link:
-    """A subscription's connection and when the server was last heard on it.
-
-    redis-py ends an empty wait by cancelling inside ``get_message``; coverage.py (on
-    CPython 3.11) then loses the line events of the frames that wait resumed, so what
-    happens after a wait is done in a fresh call on the waiting line (``_heard``).
-    """
-
-    def __init__(self, pubsub: PubSub, silence: float) -> None:
-        self.pubsub, self.silence = pubsub, silence
-        self.poll = min(_SUBSCRIPTION_POLL, silence / 2)  # bounded: no socket timeout
-        self.heard, self.pinged = asyncio.get_running_loop().time(), False
-
-    async def next_message(self) -> dict[str, Any] | None:
-        """One bounded wait: the message, or None (after pinging a quiet link in time)."""
-        try:
-            return await self._heard(await self.pubsub.get_message(timeout=self.poll))
-        except RedisError as exc:
-            raise translate_redis_error(exc, sent=False) from exc
-
-    async def _heard(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
-        now = asyncio.get_running_loop().time()
-        if message is None:
-            self.pinged = await _check_alive(
-                self.pubsub, now - self.heard, self.silence, self.pinged
-            )
-        else:  # any message, a pong too, proves the link
-            self.heard, self.pinged = now, False
-        return message
-
-
-async def _check_alive(pubsub: PubSub, quiet: float, silence: float, pinged: bool) -> bool:
-    """Ping a subscription quiet for ``silence`` seconds; fail when the ping went unanswered
-    for as long. Returns whether a ping is out."""
-    if quiet < silence:
-        return pinged
-    if pinged:
-        if quiet >= 2 * silence:
-            raise CacheUnavailableError(
-                f"the subscription's connection went silent: no answer to a PING in {silence:g} s"
-            )
-        return True
-    await pubsub.ping(_HEALTH_PING)
-    return True
+def _major_version(info: dict[str, Any]) -> int:
+    """The major version INFO reports (0 when it does not)."""
+    return int(str(info.get("redis_version", "0")).split(".")[0])
 
 
 async def _blocking_command(
@@ -426,8 +365,8 @@ class BaseCache:
         while True:
             try:
                 _connection.mark_unsent()  # before the policy check: it may be what connects
-                if not conns.policy_checked:
-                    await self._check_eviction_policy(conns)
+                if not conns.server_checked:
+                    await self._check_server(conns)
                 if limiter is None:
                     return await attempt_op(client)
                 async with limiter:
@@ -445,19 +384,21 @@ class BaseCache:
             logger.debug("retrying after a transient error", attempt=attempt)
             await asyncio.sleep(_backoff(attempt))
 
-    async def _check_eviction_policy(self, conns: Connections) -> None:
-        """Once per pool: warn when Redis may evict keys. Concurrent first calls wait for
-        the one check, which takes a connection like any call (never one too many)."""
-        async with conns.policy_lock:
-            if conns.policy_checked:
+    async def _check_server(self, conns: Connections) -> None:
+        """Once per pool: learn the server's version (a Redis 7+ cluster shards pub/sub) and
+        warn when Redis may evict keys. Concurrent first calls wait for the one check, which
+        takes a connection like any call (never one too many)."""
+        async with conns.server_lock:
+            if conns.server_checked:
                 return
             try:
                 async with conns.limiter or contextlib.nullcontext():
-                    memory = await conns.client.info("memory")
-            except ResponseError:  # INFO refused by an ACL: nothing to learn or warn about
-                memory = {}
-            conns.policy_checked = True
-        policy = memory.get("maxmemory_policy", "noeviction")
+                    info = await conns.client.info()
+            except ResponseError:  # INFO refused by an ACL: classic pub/sub, nothing to warn
+                info = {}
+            conns.sharded_pubsub = conns.cluster and _major_version(info) >= 7
+            conns.server_checked = True
+        policy = info.get("maxmemory_policy", "noeviction")
         if policy != "noeviction":
             connection_logger.warning(
                 "Redis maxmemory-policy is not noeviction: under memory pressure Redis will "
@@ -529,20 +470,21 @@ class BaseCache:
         """Subscribe to ``channel`` on a connection of its own; yields the message payloads.
 
         A lost subscription raises :class:`~fullon_cache.errors.CacheUnavailableError`;
-        messages published meanwhile are gone (pub/sub is at-most-once).
+        messages published meanwhile are gone (pub/sub is at-most-once). Sharded on a Redis 7+
+        cluster (:mod:`fullon_cache.subscription`).
         """
-        pubsub = self._connections().blocking_client.pubsub()
+        subscription = Subscription(self._connections(), channel)
+        silence = self._settings.socket_timeout
         try:
-            silence = self._settings.socket_timeout
-            await self._run(lambda _: _subscribed(pubsub, channel, silence), idempotent=True)
-            yield self._payloads(pubsub, silence)
+            await self._run(lambda _: subscription.enter(silence), idempotent=True)
+            yield subscription.payloads(silence)
         finally:
-            await pubsub.aclose()
+            await subscription.aclose()
 
-    @staticmethod
-    async def _payloads(pubsub: PubSub, silence: float) -> AsyncIterator[bytes]:
-        while True:
-            yield (await _next_of_type(pubsub, "message", silence))["data"]
+    def _publish_command(self) -> str:
+        """PUBLISH, or SPUBLISH on a Redis 7+ cluster (call it inside the ``_run`` op, where
+        the server is known)."""
+        return publish_command(self._connections())
 
     # -- public API ------------------------------------------------------------------------
 

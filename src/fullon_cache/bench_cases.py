@@ -143,6 +143,7 @@ class _Raw:
             pipe.sadd(self.keys.ticker_exchanges(), EXCHANGE)
             for tick in ticks:
                 args: list[Any] = [tick.symbol, repr(tick.time), encode_model(tick), updates]
+                args.append("PUBLISH")
                 pipe.evalsha(SET_TICKER.sha, 2, latest, times, *args)
             await pipe.execute()
 
@@ -182,7 +183,7 @@ class _Raw:
             self.keys.ohlcv(SYMBOL, TIMEFRAME),
             self.keys.ohlcv_updates(SYMBOL, TIMEFRAME),
         )
-        args: list[Any] = [OHLCVCache.OHLCV_CAP, channel, dumps(bars)]
+        args: list[Any] = [OHLCVCache.OHLCV_CAP, channel, "PUBLISH", dumps(bars)]
         for bar in bars:
             args += [repr(bar[0]), dumps(bar)]
         await self.client.evalsha(UPDATE_BARS.sha, 1, key, *args)

@@ -251,8 +251,10 @@ class Connections:
         self.tracks_sends = self.owned and not self.cluster
         """Whether a failed attempt can tell "never sent" (otherwise it is taken as sent)."""
         self.closed = False
-        self.policy_checked = False
-        self.policy_lock = asyncio.Lock()
+        self.server_checked = False
+        self.server_lock = asyncio.Lock()
+        self.sharded_pubsub = False
+        """Pub/sub is SSUBSCRIBE/SPUBLISH: a cluster of Redis 7+ (known after the server check)."""
         self._settings = settings
         self._blocking: Redis | None = None if self.owned else client
         self.limiter = asyncio.Semaphore(limit) if limit else None

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any, cast
+
+from redis.asyncio import Redis
 
 from fullon_cache import validation
 from fullon_cache.bot_cache import BotCache
@@ -130,20 +132,24 @@ class OHLCVCache(BotCache):
         written = 0
         for start in range(0, len(checked), _BATCH):
             chunk = checked[start : start + _BATCH]
-            args: list[Any] = [self.OHLCV_CAP, channel, dumps(chunk)]
-            for bar in chunk:
-                args += [repr(bar[0]), dumps(bar)]
-
             # Writing the same bars again changes nothing: safe to resend.
             written += int(
                 await self._run(
-                    lambda r: run_script(r, UPDATE_BARS, [key], args),  # noqa: B023 - awaited here
+                    lambda r: self._write_bars(r, key, channel, chunk),  # noqa: B023 - awaited here
                     idempotent=True,
                     write=True,
                     key=key,
                 )
             )
         return written
+
+    def _write_bars(
+        self, client: Redis, key: str, channel: str, chunk: list[list[float]]
+    ) -> Awaitable[Any]:
+        args: list[Any] = [self.OHLCV_CAP, channel, self._publish_command(), dumps(chunk)]
+        for bar in chunk:
+            args += [repr(bar[0]), dumps(bar)]
+        return run_script(client, UPDATE_BARS, [key], args)
 
     async def _bars(self, key: str, reply: Any) -> list[list[float]]:
         bars = []

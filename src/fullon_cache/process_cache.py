@@ -21,7 +21,7 @@ import enum
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, cast
@@ -482,7 +482,12 @@ class ProcessCache(BaseCache):
             }
         )
         channel = self._keys.process_broadcasts(kind.value)
-        return int(await self._run(lambda r: r.publish(channel, payload), idempotent=False))
+
+        def publish(r: Redis) -> Awaitable[int]:
+            sharded = self._publish_command() == "SPUBLISH"
+            return r.spublish(channel, payload) if sharded else r.publish(channel, payload)
+
+        return int(await self._run(publish, idempotent=False))
 
     @asynccontextmanager
     async def broadcasts(

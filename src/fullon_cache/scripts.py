@@ -185,7 +185,7 @@ SET_TICKER = Script(
     """
     -- KEYS[1]: an exchange's latest-ticker hash; KEYS[2]: the hash of their times
     -- ARGV[1]: symbol; ARGV[2]: the tick's time (epoch seconds); ARGV[3]: the tick (JSON);
-    -- ARGV[4]: the exchange's update channel
+    -- ARGV[4]: the exchange's update channel; ARGV[5]: PUBLISH or SPUBLISH (a sharded cluster)
     -- returns: 1 when stored and published; 0 (nothing changes) when a newer tick is stored;
     -- -2 (nothing changes) when KEYS[2] is not a hash
     local stored = redis.pcall('HGET', KEYS[2], ARGV[1])
@@ -194,7 +194,7 @@ SET_TICKER = Script(
     if stored and stored > tonumber(ARGV[2]) then return 0 end
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-    redis.call('PUBLISH', ARGV[4], ARGV[3])
+    redis.call(ARGV[5] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[4], ARGV[3])
     return 1
     """,
 )
@@ -476,12 +476,13 @@ UPDATE_BARS = Script(
     "update_bars",
     """
     -- KEYS[1]: a series (sorted set by timestamp)
-    -- ARGV[1]: cap (bars kept, the newest); ARGV[2]: the update channel; ARGV[3]: the bars
-    -- as one JSON list (published); ARGV[4..]: timestamp, bar pairs
+    -- ARGV[1]: cap (bars kept, the newest); ARGV[2]: the update channel; ARGV[3]: PUBLISH or
+    -- SPUBLISH (a sharded cluster); ARGV[4]: the bars as one JSON list (published);
+    -- ARGV[5..]: timestamp, bar pairs
     -- A bar replaces any stored bar with the same timestamp. The first write is a ZADD, so a
     -- full server refuses the script before anything is written (once a script has written,
     -- Redis lets it finish). returns: bars written
-    for i = 4, #ARGV, 2 do
+    for i = 5, #ARGV, 2 do
         local replaced = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
         redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
         for _, old in ipairs(replaced) do
@@ -489,8 +490,8 @@ UPDATE_BARS = Script(
         end
     end
     redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
-    redis.call('PUBLISH', ARGV[2], ARGV[3])
-    return (#ARGV - 3) / 2
+    redis.call(ARGV[3] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[2], ARGV[4])
+    return (#ARGV - 4) / 2
     """,
 )
 

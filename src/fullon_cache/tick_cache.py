@@ -121,7 +121,9 @@ class TickCache(SymbolCache):
     def _queue_tick(self, call: ScriptCall, tick: Tick) -> None:
         args = [tick.symbol, repr(float(tick.time)), encode_model(tick)]
         updates = self._keys.ticker_updates(tick.exchange)
-        call(SET_TICKER, self._ticker_keys(tick.exchange), [*args, updates])
+        call(
+            SET_TICKER, self._ticker_keys(tick.exchange), [*args, updates, self._publish_command()]
+        )
 
     async def set_ticker(self, tick: Tick) -> bool:
         """Store, index and publish a tick in one round trip; False when a newer one is stored.

@@ -60,6 +60,8 @@ async def test_a_dead_server_opens_the_breaker_and_calls_fail_fast_without_conne
         async with TickCache(settings) as other:
             with pytest.raises(CacheCircuitOpenError):
                 await other.get_ticker("BTC/USDT", "binance")
+            with pytest.raises(CacheCircuitOpenError):  # a subscription opens nothing either
+                await other.get_next_ticker("BTC/USDT", "binance", timeout=GUARD)
         assert proxy.accepted == connections  # not one connection attempt while open
 
 

@@ -37,7 +37,13 @@ from fullon_cache.scripts import UPDATE_BARS
 from tests.conftest import raw_client
 from tests.support.counting import counting_client
 from tests.support.proxy import FaultProxy
-from tests.support.pubsub import listening, next_message, subscribers, wait_for_subscribers
+from tests.support.pubsub import (
+    listening,
+    next_message,
+    publish,
+    subscribers,
+    wait_for_subscribers,
+)
 from tests.support.reference import stored_keys
 
 GUARD = 10  # seconds: turns a hang into a failure, never a performance assertion
@@ -838,13 +844,13 @@ async def test_a_stream_skips_corrupted_publications_and_counts_them(
 
         async def publish_garbage_then_a_bar() -> None:
             for payload in corrupted:
-                assert await raw_redis.publish(channel, payload) == 1
+                assert await publish(raw_redis, channel, payload) == 1
             assert await cache.update_ohlcv_bars("BTC/USDT", "1m", minutes(1)) == 1
 
         with caplog.at_level(logging.WARNING, logger="fullon.cache"):
             first = await first_live(bars, raw_redis, channel, publish_garbage_then_a_bar)
-            assert await raw_redis.publish(channel, b"[]") == 1  # nothing to yield
-            assert await raw_redis.publish(channel, json.dumps(minutes(2, 3)).encode()) == 1
+            assert await publish(raw_redis, channel, b"[]") == 1  # nothing to yield
+            assert await publish(raw_redis, channel, json.dumps(minutes(2, 3)).encode()) == 1
             rest = await take(bars, 2)
     assert [first, *rest] == as_floats(minutes(1, 2, 3))
     assert cache.corrupted_skipped == len(corrupted)
@@ -937,12 +943,13 @@ async def test_a_corrupted_entry_never_shows_its_value_in_the_log(
         assert await cache.get_ohlcv_bars("BTC/USDT", "1m") == []
         async with contextlib.aclosing(cache.stream_ohlcv_updates("BTC/USDT", "1m")) as bars:
 
-            async def publish() -> None:
+            async def publish_secrets() -> None:
                 for value in SECRETS:
-                    assert await raw_redis.publish(channel, b"[%s]" % value) == 1
+                    assert await publish(raw_redis, channel, b"[%s]" % value) == 1
                 assert await cache.update_ohlcv_bars("BTC/USDT", "1m", minutes(1)) == 1
 
-            assert await first_live(bars, raw_redis, channel, publish) == as_floats(minutes(1))[0]
+            first = await first_live(bars, raw_redis, channel, publish_secrets)
+            assert first == as_floats(minutes(1))[0]
     assert cache.corrupted_skipped == 2 * len(SECRETS)
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 2 * len(SECRETS)

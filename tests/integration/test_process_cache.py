@@ -32,6 +32,7 @@ from fullon_cache.keys import KeySpace
 from fullon_cache.process_cache import ProcessStatus, ProcessType
 from tests.conftest import raw_client
 from tests.support.proxy import FaultProxy
+from tests.support.pubsub import publish
 
 GUARD = 10  # seconds: turns a hang into a failure, never a performance assertion
 WINDOW = 1 / 60  # one second, in minutes
@@ -934,7 +935,7 @@ async def test_undecodable_broadcasts_are_skipped_and_counted(
     garbage = [b"\xff\xfe garbage", b"[1, 2]", b'{"data": {}}', b'{"message": 5}', b"null"]
     async with cache.broadcasts("bot") as messages:
         for payload in garbage:
-            assert await raw_redis.publish(channel, payload) == 1
+            assert await publish(raw_redis, channel, payload) == 1
         assert await cache.broadcast_message("bot", "still delivered") == 1
         with caplog.at_level(logging.WARNING, logger="fullon.cache.base"):
             note = await asyncio.wait_for(anext(messages), 5)

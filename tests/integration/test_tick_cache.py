@@ -42,7 +42,14 @@ from fullon_cache.scripts import SET_TICKER
 from tests.conftest import raw_client
 from tests.support.counting import counting_client
 from tests.support.proxy import FaultProxy
-from tests.support.pubsub import listening, next_message, subscribers, wait_for_subscribers
+from tests.support.pubsub import (
+    listening,
+    message_within,
+    next_message,
+    publish,
+    subscribers,
+    wait_for_subscribers,
+)
 from tests.support.reference import Database, stored_keys
 
 GUARD = 10  # seconds: turns a hang into a failure, never a performance assertion
@@ -245,7 +252,7 @@ async def test_a_times_hash_of_the_wrong_type_is_named_and_nothing_is_written_or
             with pytest.raises(CacheCorruptedValueError) as caught:
                 await call()
             assert caught.value.key == times
-        assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+        assert await message_within(pubsub, 0.2) is None
     assert await raw_redis.hgetall(keys.tickers("binance")) == {b"BTC/USDT": encode_model(tick())}
     assert await raw_redis.get(times) == b"not a hash"
     assert await cache.get_ticker("BTC/USDT", "kraken") == tick(exchange="kraken")  # not hidden
@@ -413,7 +420,7 @@ async def test_an_invalid_tick_is_rejected_and_nothing_is_written(
         with pytest.raises(exc):
             await cache.update_ticker("binance", bad)
         assert await stored_keys(raw_redis, settings) == set()
-        assert await raw_redis.publish(keys.ticker_updates("binance"), b"marker") == 1
+        assert await publish(raw_redis, keys.ticker_updates("binance"), b"marker") == 1
         assert await next_message(pubsub) == b"marker"  # nothing was published before it
 
 
@@ -929,7 +936,7 @@ async def test_get_next_ticker_returns_the_next_update_of_its_symbol(
     waiting = asyncio.ensure_future(cache.get_next_ticker("BTC/USDT", "binance", timeout=GUARD))
     try:
         await wait_for_subscribers(raw_redis, channel, 1)
-        assert await raw_redis.publish(channel, b"\xff garbage") == 1
+        assert await publish(raw_redis, channel, b"\xff garbage") == 1
         assert await cache.set_ticker(tick("ETH/USDT", at=T + 1))  # another symbol
         assert await cache.set_ticker(tick(exchange="kraken", at=T + 1))  # another exchange
         assert await cache.set_ticker(tick(price=7.0, at=T + 2))
@@ -1049,8 +1056,8 @@ async def test_a_stream_yields_stored_ticks_then_live_updates_never_going_back(
         assert await cache.set_ticker(tick("XRP/USDT", at=T + 2))
         assert await cache.set_ticker(tick("BTC/USDT", "kraken", at=T + 6))
         assert await cache.set_ticker(tick("BTC/USDT", price=2.0, at=T + 1))  # same time: repeat
-        assert await raw_redis.publish(channel, encode_model(tick("ETH/USDT", at=T))) == 1  # older
-        assert await raw_redis.publish(channel, b"\xff garbage") == 1
+        assert await publish(raw_redis, channel, encode_model(tick("ETH/USDT", at=T))) == 1  # older
+        assert await publish(raw_redis, channel, b"\xff garbage") == 1
         assert await cache.set_ticker(tick("ETH/USDT", price=3.0, at=T + 2))
         assert await cache.set_ticker(tick("BTC/USDT", price=4.0, at=T + 3))
         live = await take(ticks, 2)

