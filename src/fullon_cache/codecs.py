@@ -198,14 +198,17 @@ def build_model(cls: type[_M], payload: Mapping[str, Any], key: str) -> _M:
     """
     fields = model_fields(cls)
     known = {name: value for name, value in payload.items() if name in fields}
-    for name in datetime_fields(cls).intersection(known):
-        if isinstance(known[name], str):
-            known[name] = parse_datetime(known[name], key)
+    dates = datetime_fields(cls)
+    if dates:  # most models have none: skip the set work on their hot reads
+        for name in dates.intersection(known):
+            if isinstance(known[name], str):
+                known[name] = parse_datetime(known[name], key)
     try:
         model = cls.from_dict(known)
     except (TypeError, ValueError) as exc:
         raise CacheCorruptedValueError(key, f"does not fit {cls.__name__}") from exc
-    related = payload.get(_RELATED)
-    if isinstance(related, Mapping) and hasattr(model, _RELATED):
-        setattr(model, _RELATED, build_model(CatExchange, related, key))
+    if _RELATED in payload:
+        related = payload[_RELATED]
+        if isinstance(related, Mapping) and hasattr(model, _RELATED):
+            setattr(model, _RELATED, build_model(CatExchange, related, key))
     return model

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import Any, cast
@@ -94,11 +95,30 @@ def _with_numbers(tick: Tick) -> Tick:
     return tick
 
 
+def _plainly_valid(tick: Tick) -> bool:
+    """The common case checked fast (a hit's hot path): text names and finite floats. False
+    sends the tick to the full check, which also accepts ints and explains what is wrong."""
+    if type(tick.symbol) is not str or type(tick.exchange) is not str:
+        return False
+    if type(tick.price) is not float or type(tick.time) is not float:
+        return False
+    total = tick.price + tick.time  # NaN or infinity anywhere makes the sum non-finite
+    for name in _OPTIONAL_NUMBERS:
+        value = getattr(tick, name, None)
+        if value is not None:
+            if type(value) is not float:
+                return False
+            total += value
+    return math.isfinite(total)
+
+
 def _decode_tick(raw: bytes | Exception, key: str) -> Tick:
     """A stored tick, validated like one being written (a nonsense price is corruption)."""
     if isinstance(raw, Exception):  # a pipelined read of a key of the wrong type
         raise CacheCorruptedValueError(key, "holds a value of the wrong Redis type")
     tick = decode_model(Tick, raw, key)
+    if _plainly_valid(tick):
+        return tick
     try:
         return _with_numbers(tick)
     except InvalidInputError as exc:
@@ -235,7 +255,10 @@ class TickCache(SymbolCache):
             tick = await cache.get_ticker("BTC/USDT", "binance", max_age=10)
         """
         limit = None if max_age is None else validation.seconds(max_age, "max_age")
-        name, ex = await self._symbol_and_exchange(symbol_or_str, exchange)
+        if isinstance(symbol_or_str, str) and exchange is not None:  # the hot loop's form
+            name, ex = identifier(symbol_or_str, "symbol"), identifier(exchange, "exchange")
+        else:
+            name, ex = await self._symbol_and_exchange(symbol_or_str, exchange)
         if ex is None:
             if isinstance(symbol_or_str, str):
                 raise InvalidInputError("get_ticker needs an exchange for a symbol name")
