@@ -215,6 +215,7 @@ def _pool_for(settings: CacheSettings) -> RedisConnectionPool:
         sentinel_kwargs={
             "socket_timeout": settings.socket_timeout,
             "socket_connect_timeout": settings.socket_connect_timeout,
+            "password": settings.sentinel_password,  # sentinels have their own requirepass
         },
     )
     master = settings.sentinel_master

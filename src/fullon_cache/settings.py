@@ -41,6 +41,7 @@ _SERVER_VARIABLES = (
     "REDIS_SENTINELS",
 )
 _dotenv_cache: dict[str, dict[str, str]] = {}
+_SECRETS = frozenset({"password", "sentinel_password"})  # masked in repr()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +49,7 @@ class CacheSettings:
     """Everything fullon_cache needs to know to connect, name keys and log.
 
     Immutable and hashable: caches built from equal settings on one event loop share one
-    connection pool. ``repr()`` never shows the password.
+    connection pool. ``repr()`` never shows the passwords.
 
     Example::
 
@@ -75,6 +76,7 @@ class CacheSettings:
     cluster_nodes: tuple[tuple[str, int], ...] = ()
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
+    sentinel_password: str | None = None
     ttl_exchange: int = 86400
     ttl_symbol: int = 86400
     ttl_order: int = 3600
@@ -114,7 +116,7 @@ class CacheSettings:
 
     def __repr__(self) -> str:
         shown = [
-            f"{field.name}={'***' if field.name == 'password' else repr(getattr(self, field.name))}"
+            f"{field.name}={'***' if field.name in _SECRETS else repr(getattr(self, field.name))}"
             for field in dataclasses.fields(self)
             if getattr(self, field.name) != field.default
         ]
@@ -146,6 +148,7 @@ class CacheSettings:
             self.cluster_nodes,
             self.sentinels,
             self.sentinel_master,
+            self.sentinel_password,
         )
 
     def redacted_url(self) -> str:
@@ -316,6 +319,7 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_CLUSTER_NODES": ("cluster_nodes", _parse_nodes),
     "REDIS_SENTINELS": ("sentinels", _parse_nodes),
     "REDIS_SENTINEL_MASTER": ("sentinel_master", str),
+    "REDIS_SENTINEL_PASSWORD": ("sentinel_password", str),
     "CACHE_TTL_EXCHANGE": ("ttl_exchange", int),
     "CACHE_TTL_SYMBOL": ("ttl_symbol", int),
     "CACHE_TTL_ORDER": ("ttl_order", int),

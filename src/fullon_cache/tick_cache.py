@@ -255,6 +255,7 @@ class TickCache(SymbolCache):
             tick = await cache.get_ticker("BTC/USDT", "binance", max_age=10)
         """
         limit = None if max_age is None else validation.seconds(max_age, "max_age")
+        ex: str | None
         if isinstance(symbol_or_str, str) and exchange is not None:  # the hot loop's form
             name, ex = identifier(symbol_or_str, "symbol"), identifier(exchange, "exchange")
         else:

@@ -118,3 +118,28 @@ async def test_no_sentinel_to_ask_is_unavailable(namespace: str) -> None:
     async with BaseCache(settings) as cache, asyncio.timeout(GUARD):
         with pytest.raises(CacheUnavailableError):
             await cache.ping()
+
+
+async def test_sentinels_that_require_a_password_are_asked_with_it(namespace: str) -> None:
+    """REDIS_SENTINEL_PASSWORD authenticates to the sentinels (their own requirepass); a
+    wrong one is a typed error that never shows either password."""
+    with SentinelSetup(sentinel_password="sentinel-secret-7") as deployment:
+        settings = CacheSettings(
+            sentinels=deployment.sentinels,
+            sentinel_master=deployment.name,
+            sentinel_password="sentinel-secret-7",
+            key_prefix=namespace,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        assert "sentinel-secret-7" not in repr(settings)
+        async with BaseCache(settings) as cache, asyncio.timeout(GUARD):
+            await cache.push_global_error("through the sentinels")
+            assert await cache.pop_global_error() == "through the sentinels"
+        wrong = settings.replace(sentinel_password="not-the-password-9")
+        async with BaseCache(wrong) as cache, asyncio.timeout(GUARD):
+            with pytest.raises(CacheUnavailableError) as caught:
+                await cache.ping()
+        shown = f"{caught.value!r} {caught.value} {caught.value.__cause__!r}"
+        assert "not-the-password-9" not in shown
+        assert "sentinel-secret-7" not in shown

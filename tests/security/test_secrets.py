@@ -154,16 +154,24 @@ async def test_no_log_record_ever_contains_the_password(
 
 @pytest.mark.parametrize(
     "source",
-    ["url", "env url", "env password"],
+    ["url", "env url", "env password", "env sentinel password"],
 )
 def test_settings_never_show_the_password(source: str) -> None:
-    """Settings from a URL, REDIS_URL or REDIS_PASSWORD never show the password."""
+    """Settings from a URL, REDIS_URL, REDIS_PASSWORD or REDIS_SENTINEL_PASSWORD never show
+    the password."""
     url = f"rediss://bot:{SECRET}@redis.internal:6380/2"
     settings = {
         "url": lambda: CacheSettings.from_url(url),
         "env url": lambda: CacheSettings.from_env({"REDIS_URL": url}),
         "env password": lambda: CacheSettings.from_env(
             {"REDIS_HOST": "redis.internal", "REDIS_USERNAME": "bot", "REDIS_PASSWORD": SECRET}
+        ),
+        "env sentinel password": lambda: CacheSettings.from_env(
+            {
+                "REDIS_SENTINELS": "10.0.0.1:26379",
+                "REDIS_PASSWORD": SECRET,
+                "REDIS_SENTINEL_PASSWORD": SECRET,
+            }
         ),
     }[source]()
     assert settings.password == SECRET

@@ -40,11 +40,13 @@ def _eventually(condition: Callable[[], bool], what: str) -> None:
 
 
 class SentinelSetup:
-    """A master and its replica on TCP ports, watched by one sentinel (quorum 1)."""
+    """A master and its replica on TCP ports, watched by one sentinel (quorum 1) that asks
+    its clients for ``sentinel_password`` when one is given."""
 
     name = "fullon-test"
 
-    def __init__(self) -> None:
+    def __init__(self, sentinel_password: str | None = None) -> None:
+        self.sentinel_password = sentinel_password
         self.master_port, self.replica_port, self.sentinel_port = (free_port() for _ in "abc")
         tcp = ("--bind", "127.0.0.1")
         self.master = LocalRedisServer("--port", str(self.master_port), *tcp)
@@ -62,7 +64,8 @@ class SentinelSetup:
 
     def client(self, port: int) -> Redis:
         """A plain client of one of the processes (master, replica or sentinel port)."""
-        return Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        password = self.sentinel_password if port == self.sentinel_port else None
+        return Redis(host="127.0.0.1", port=port, socket_timeout=2, password=password)
 
     def master_address(self) -> tuple[str, int]:
         """The master's address according to the sentinel."""
@@ -80,6 +83,7 @@ class SentinelSetup:
             f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n"
             f"sentinel down-after-milliseconds {self.name} 1000\n"
             f"sentinel failover-timeout {self.name} 5000\n"
+            + (f"requirepass {self.sentinel_password}\n" if self.sentinel_password else "")
         )
         with open(self._dir / "sentinel.log", "ab") as log:  # the child keeps its own copy
             self._sentinel = subprocess.Popen(

@@ -139,6 +139,9 @@ Topologies
   failover (a pushed order or trade included). Use ``WAIT`` in your own code if that matters:
   tests/faults/test_sentinel.py::test_after_a_failover_calls_reach_the_new_master,
   tests/faults/test_sentinel.py::test_data_replicated_before_a_failover_is_read_from_the_new_master.
+  Sentinels that require a password get ``REDIS_SENTINEL_PASSWORD`` (never shown, a wrong
+  one is a typed error):
+  tests/faults/test_sentinel.py::test_sentinels_that_require_a_password_are_asked_with_it.
 * Cluster (``REDIS_CLUSTER_MODE``, ``REDIS_CLUSTER_NODES``): the integration suite passes on a
   local 3-node cluster (``pytest --redis-cluster``, run by ``python3 dev.py test``), so no
   script or MULTI spans two hash slots there; admin scans walk every primary:
