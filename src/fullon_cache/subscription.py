@@ -7,7 +7,8 @@ slot and published with SPUBLISH, which stays on that node: the library's channe
 hash tag of the keys they announce, so the script that writes and publishes and the
 subscriber meet on one node. When the slot moves, the server ends the subscription
 (``sunsubscribe``); it raises CacheUnavailableError like any lost subscription, and the next
-one goes to the slot's new owner.
+one goes to the slot's new owner (a MOVED reply, or a node that cannot be reached after a
+failover, makes it read the cluster's slot map again).
 
 A quiet channel is told from a dead network by a PING sent after ``silence`` seconds without
 a word from the server: no answer within another ``silence`` raises CacheUnavailableError.
@@ -34,6 +35,8 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AskError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache.connection import Connections
 from fullon_cache.errors import CacheUnavailableError, translate_redis_error
@@ -76,30 +79,31 @@ class Subscription:
         """Subscribe and wait for the server's confirmation: once it is in, nothing
         published to the channel can be missed (Redis confirms before it delivers).
         Raises redis-py's errors (the caller's retry loop translates them)."""
-        if not self._conns.sharded_pubsub:
-            if self.pubsub is None:
+        if not self._conns.cluster:
+            await self._subscribe(silence)
+            return
+        try:
+            await self._subscribe(silence)
+        except (AskError, RedisConnectionError, RedisTimeoutError):
+            # The slot moved, or its node is gone (a failover promotes a replica): the map
+            # the cluster client read may be stale, and only its own commands refresh it.
+            await cast("RedisCluster", self._conns.blocking_client).nodes_manager.initialize()
+            await self.aclose()  # the next connection goes where the fresh map says
+            await self._subscribe(silence)
+
+    async def _subscribe(self, silence: float) -> None:
+        if self._conns.sharded_pubsub:  # a connection to the slot's owner as the map says now
+            self.kinds = _SHARDED
+            await self.aclose()
+            cluster = cast("RedisCluster", self._conns.blocking_client)
+            self.pubsub = await _node_pubsub(cluster, self.channel)
+            await self.pubsub.ssubscribe(self.channel)
+        else:
+            # A retry keeps the connection of the attempt before: on a slow link its
+            # confirmation may be on the way (a new connection would start all over).
+            if self.pubsub is None:  # on a cluster: a connection to the channel's node
                 self.pubsub = self._conns.blocking_client.pubsub()
             await self.pubsub.subscribe(self.channel)
-            await _next_of_type(self.pubsub, self.kinds, self.kinds.confirmed, silence)
-            return
-        self.kinds = _SHARDED
-        cluster = cast("RedisCluster", self._conns.blocking_client)
-        try:
-            await self._subscribe_on_owner(cluster, silence)
-        except AskError:  # the slot moved since the cluster map was read: read it again
-            await cluster.nodes_manager.initialize()
-            await self._subscribe_on_owner(cluster, silence)
-
-    async def _subscribe_on_owner(self, cluster: RedisCluster, silence: float) -> None:
-        """SSUBSCRIBE on the node that owns the channel's slot, on a connection of its own."""
-        await self.aclose()  # a previous attempt's connection
-        await cluster.initialize()
-        node = cast("ClusterNode", cluster.get_node_from_key(self.channel))  # None: replicas only
-        pool = ConnectionPool(
-            connection_class=node.connection_class, max_connections=1, **node.connection_kwargs
-        )
-        self.pubsub = Redis(connection_pool=pool).pubsub()
-        await self.pubsub.ssubscribe(self.channel)
         await _next_of_type(self.pubsub, self.kinds, self.kinds.confirmed, silence)
 
     async def payloads(self, silence: float) -> AsyncIterator[bytes]:
@@ -115,12 +119,22 @@ class Subscription:
 
     async def aclose(self) -> None:
         """Unsubscribe by closing the subscription's connection (idempotent)."""
-        if self.pubsub is None:
+        pubsub, self.pubsub = self.pubsub, None
+        if pubsub is None:
             return
-        await self.pubsub.aclose()
+        await pubsub.aclose()
         if self.kinds is _SHARDED:  # the connection pool is the subscription's own
-            await self.pubsub.connection_pool.aclose()
-            self.pubsub = None
+            await pubsub.connection_pool.aclose()
+
+
+async def _node_pubsub(cluster: RedisCluster, channel: str) -> PubSub:
+    """A pub/sub client of its own on the node that owns ``channel``'s slot."""
+    await cluster.initialize()
+    node = cast("ClusterNode", cluster.get_node_from_key(channel))  # None: replicas only
+    pool = ConnectionPool(
+        connection_class=node.connection_class, max_connections=1, **node.connection_kwargs
+    )
+    return Redis(connection_pool=pool).pubsub()
 
 
 async def _next_of_type(pubsub: PubSub, kinds: _Kinds, kind: str, silence: float) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import random
@@ -531,6 +532,25 @@ async def test_a_preloaded_catalogue_resolves_without_a_source(
     assert got is not None
     assert got.exchange == "kraken"
     assert await cache.get_ticker(Symbol(symbol="BTC/USDT", cat_ex_id=1)) is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"price": 50000, "time": T},  # whole numbers, as another writer may store them
+        {"price": 50000.5, "time": T, "volume": 12, "bid": 49999},
+        {"price": 50000.5, "time": T, "volume": 12.5, "bid": None, "ask": 50001.0},
+    ],
+    ids=["int price", "int optionals", "floats and nulls"],
+)
+async def test_stored_numbers_may_be_ints_or_floats(
+    cache: TickCache, raw_redis: Redis, keys: KeySpace, stored: dict[str, object]
+) -> None:
+    payload = {"symbol": "BTC/USDT", "exchange": "binance", **stored}
+    await raw_redis.hset(keys.tickers("binance"), "BTC/USDT", json.dumps(payload))
+    got = await cache.get_ticker("BTC/USDT", "binance")
+    assert got is not None
+    assert {name: getattr(got, name) for name in stored} == stored
 
 
 @pytest.mark.parametrize(

