@@ -372,6 +372,11 @@ class AccountCache(TickCache):
 def _checked_stored(position: Position, key: str) -> Position:
     """A stored position, validated like one being written (nonsense numbers are corruption)."""
     try:
+        if type(position.symbol) is str and validation.plainly_finite(
+            position, _POSITION_NUMBERS, _OPTIONAL_POSITION_NUMBERS
+        ):  # the common case, checked fast
+            identifier(position.symbol, "position.symbol")
+            return position
         return _checked_position(position)
     except InvalidInputError as exc:
         raise CacheCorruptedValueError(key, f"not a valid position ({exc})") from exc
