@@ -210,7 +210,9 @@ Server settings that matter
   line tested in ``tests/security/test_acl.py`` confines a user to one namespace:
   ``ACL SETUSER fullon reset on >secret ~fullon:* resetchannels &fullon:* +@all -@dangerous
   +info +client|setname -script`` (on Redis 7 add ``-function``). ACLs cannot filter SCAN
-  by pattern, so such a user can list other namespaces' key names, never read them.
+  by pattern, so such a user can list other namespaces' key names, never read them. ACLs
+  are per node: on a cluster, set the line on every node (it covers reading the slot map,
+  SSUBSCRIBE and SPUBLISH).
   ``cache.flushdb()`` (compat) needs FLUSHDB; prefer ``cache.prepare_cache()``.
 
 Logging

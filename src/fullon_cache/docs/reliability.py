@@ -111,6 +111,8 @@ Security
 * Works under an ACL user restricted to the namespace (the line is in the caching guide) and
   that user cannot reach other namespaces: tests/security/test_acl.py::test_the_recommended_line_is_accepted_by_this_server,
   tests/security/test_acl.py::test_the_user_cannot_touch_another_namespace.
+  The same line, set on every node, works on a Redis 7+ cluster with sharded pub/sub:
+  tests/security/test_acl_cluster.py::test_the_recommended_line_works_on_a_sharded_cluster.
 * Works over ``rediss://`` and refuses an untrusted certificate:
   tests/security/test_tls.py::test_calls_work_over_tls_with_the_ca_configured,
   tests/security/test_tls.py::test_a_server_certificate_from_an_untrusted_ca_is_refused.
