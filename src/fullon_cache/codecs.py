@@ -21,7 +21,7 @@ from typing import Any, Protocol, Self, TypeVar
 import orjson
 
 from fullon_cache.errors import CacheCorruptedValueError, InvalidTypeError
-from fullon_cache.models import CatExchange, datetime_fields, model_fields
+from fullon_cache.models import CatExchange, built_from_fields, datetime_fields, model_fields
 
 __all__ = [
     "decode_model",
@@ -204,7 +204,7 @@ def build_model(cls: type[_M], payload: Mapping[str, Any], key: str) -> _M:
             if isinstance(known[name], str):
                 known[name] = parse_datetime(known[name], key)
     try:
-        model = cls.from_dict(known)
+        model = cls(**known) if built_from_fields(cls) else cls.from_dict(known)
     except (TypeError, ValueError) as exc:
         raise CacheCorruptedValueError(key, f"does not fit {cls.__name__}") from exc
     if _RELATED in payload:

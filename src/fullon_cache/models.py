@@ -119,8 +119,24 @@ def datetime_fields(cls: type) -> frozenset[str]:
     return _cached_datetime_fields(cls)
 
 
+def built_from_fields(cls: type) -> bool:
+    """True when ``cls(**fields)`` is all ``cls.from_dict(fields)`` does for fields already
+    limited to :func:`model_fields` (the builtin models): decoding then skips a second pass.
+
+    Example::
+
+        built_from_fields(_builtin_models.Tick)   # True
+    """
+    return _cached_built_from_fields(cls)
+
+
 # functools.cache hides the signature from type checkers (any hashable argument would pass,
 # a type[T] would not), hence the typed public wrappers above.
+@functools.cache
+def _cached_built_from_fields(cls: type) -> bool:
+    return issubclass(cls, _builtin_models._Storable)  # the package's own base class
+
+
 @functools.cache
 def _cached_model_fields(cls: type) -> frozenset[str]:
     if dataclasses.is_dataclass(cls):
