@@ -228,11 +228,14 @@ class ExchangeCache(ProcessCache):
         )
 
         async def write(client: Redis) -> None:
+            # The user's list first: a full server that refuses the second write leaves the
+            # exchange listed but not stored by id (read through), never stored but missing
+            # from a list marked complete.
             async with client.pipeline(transaction=False) as pipe:
-                pipe.set(key, data, ex=ttl)
                 if user_key is not None:
                     pipe.hset(user_key, ex, data)
                     pipe.expire(user_key, ttl)
+                pipe.set(key, data, ex=ttl)
                 await pipe.execute()
 
         await self._run(write, idempotent=True, write=True, key=key)

@@ -919,6 +919,28 @@ async def test_a_ticker_refused_for_memory_is_never_stored_outside_the_exchange_
     assert unlisted == []
 
 
+async def test_an_exchange_refused_for_memory_is_never_stored_outside_its_users_list(
+    fast_settings: CacheSettings, admin: Redis, keys: KeySpace
+) -> None:
+    """Near maxmemory, an exchange set_exchange stored by id is always in its user's cached
+    list too: a list marked complete never misses it (the list is written first)."""
+    missing = []
+    async with opened(ExchangeCache, fast_settings) as cache:
+        await cache.get_exchanges(7)  # the user's list, cached and marked complete
+        for headroom in range(0, 2000, 20):  # walk the limit across one write's footprint
+            exchange = Exchange(ex_id=100 + headroom, uid=7, cat_ex_id=1, name="near the limit")
+            used = int((await admin.info("memory"))["used_memory"])
+            await admin.config_set("maxmemory", used + headroom)
+            with contextlib.suppress(CacheOutOfMemoryError):
+                await cache.set_exchange(exchange)
+            await admin.config_set("maxmemory", 0)
+            stored = await admin.exists(keys.exchange(str(exchange.ex_id)))
+            listed = await admin.hexists(keys.user_exchanges("7"), str(exchange.ex_id))
+            if stored and not listed:
+                missing.append(exchange.ex_id)
+    assert missing == []
+
+
 # -- corrupted data (on the worker's shared server, in the test's own namespace) ---------------
 
 

@@ -98,6 +98,7 @@ A full server, corrupted data
   tests/faults/test_faults.py::test_out_of_memory_is_its_own_error_and_nothing_is_evicted,
   tests/faults/test_market_layer_faults.py::test_out_of_memory_refuses_an_ohlcv_update,
   tests/faults/test_market_layer_faults.py::test_a_ticker_refused_for_memory_is_never_stored_outside_the_exchange_index,
+  tests/faults/test_market_layer_faults.py::test_an_exchange_refused_for_memory_is_never_stored_outside_its_users_list,
   tests/faults/test_trading_layer_faults.py::test_positions_of_a_new_account_on_a_full_server_are_refused_or_listed.
 * A key of the wrong type is a ``CacheCorruptedValueError`` naming it (never the value); an
   undecodable entry of a collection is skipped, logged and counted:
