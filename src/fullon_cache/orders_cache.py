@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -45,7 +46,13 @@ from fullon_cache.errors import (
 from fullon_cache.keys import identifier
 from fullon_cache.log import get_logger
 from fullon_cache.models import Order
-from fullon_cache.scripts import REQUEUE_STALE, SAVE_ORDER, SREM_IF_MISSING, run_script
+from fullon_cache.scripts import (
+    GIVE_BACK_ORDER,
+    REQUEUE_STALE,
+    SAVE_ORDER,
+    SREM_IF_MISSING,
+    run_script,
+)
 
 __all__ = ["OrdersCache"]
 
@@ -369,7 +376,8 @@ class OrdersCache(AccountCache):
         The item is acknowledged right after it arrives (two round trips in all). If the
         reply is lost, the call raises CacheUnknownOutcomeError and the item waits on the
         processing list for :meth:`requeue_stale_orders`, which dates it at its first sweep:
-        it is never lost. For work that must finish before the item is gone, use
+        it is never lost. Cancelled while acknowledging, the call puts the item back at the
+        head of the queue. For work that must finish before the item is gone, use
         :meth:`claim_open_order`.
 
         Example::
@@ -385,7 +393,25 @@ class OrdersCache(AccountCache):
             await self._acknowledge(name, envelope, claimed=False)
         except CacheError as error:  # delivered anyway; a requeue may deliver it again
             logger.warning("could not acknowledge an order", queue=name, error=str(error))
+        except BaseException:
+            # Cancelled: the item never reaches the caller, so it goes back to the head of
+            # the queue, whether the acknowledgement ran or not. Should that fail too, a
+            # requeue finds it unless the acknowledgement ran.
+            with contextlib.suppress(CacheError):  # the cancellation is what goes on
+                await self._give_back_order(name, envelope)
+            raise
         return item
+
+    async def _give_back_order(self, queue: str, envelope: bytes) -> None:
+        """Put a taken item back at the head of its queue (never resent: a second give-back
+        would queue it twice)."""
+        keys = [self._keys.queue_pending(queue), self._keys.queue_processing(queue)]
+        reply = await self._run(
+            lambda r: run_script(r, GIVE_BACK_ORDER, keys, [envelope]),
+            idempotent=False,
+            key=keys[0],
+        )
+        self._script_outcome(reply, keys)
 
     @asynccontextmanager
     async def claim_open_order(

@@ -28,6 +28,7 @@ __all__ = [
     "ALL_SCRIPTS",
     "DELETE_TICKER",
     "EXTEND_LOCK",
+    "GIVE_BACK_ORDER",
     "GIVE_BACK_TRADES",
     "HDEL_IF_EQUALS",
     "HSET_IF_FIELD_EXISTS",
@@ -308,6 +309,24 @@ REQUEUE_STALE = Script(
     """,
 )
 
+GIVE_BACK_ORDER = Script(
+    "give_back_order",
+    _WRONG_TYPE
+    + """
+    -- KEYS[1]: a queue's pending list; KEYS[2]: its processing list
+    -- ARGV[1]: an item whose consumer was cancelled before the item reached it
+    -- Puts it back at the head of the pending list and drops it from the processing list
+    -- if it is still there (its acknowledgement may have run or not). The LPUSH goes first:
+    -- a full server refuses the script before anything is written.
+    -- returns: 1; -i (nothing written) when KEYS[i] holds another Redis type
+    if wrong_type(1, 'list') then return -1 end
+    if wrong_type(2, 'list') then return -2 end
+    redis.call('LPUSH', KEYS[1], ARGV[1])
+    redis.call('LREM', KEYS[2], 1, ARGV[1])
+    return 1
+    """,
+)
+
 TAKE_TRADES = Script(
     "take_trades",
     _WRONG_TYPE
@@ -503,6 +522,7 @@ ALL_SCRIPTS: tuple[Script, ...] = (
     SREM_IF_MISSING,
     SAVE_ORDER,
     REQUEUE_STALE,
+    GIVE_BACK_ORDER,
     TAKE_TRADES,
     ACK_TRADES,
     GIVE_BACK_TRADES,

@@ -1022,6 +1022,36 @@ async def test_a_cancelled_order_pop_does_not_lose_the_order(
         assert await drain_queue(cache) == [ORDER]
 
 
+async def lengths_become(admin: Redis, lists: tuple[str, str], wanted: tuple[int, int]) -> None:
+    lengths = (await admin.llen(lists[0]), await admin.llen(lists[1]))
+    while lengths != wanted:
+        await asyncio.sleep(0.005)
+        lengths = (await admin.llen(lists[0]), await admin.llen(lists[1]))
+
+
+async def test_an_order_pop_cancelled_while_acknowledging_gives_the_order_back(
+    proxy: FaultProxy, proxied_settings: CacheSettings, admin: Redis, keys: KeySpace
+) -> None:
+    """Cancelled after the server ran the acknowledgement (its reply held back), a pop hands
+    the order back to the head of the queue: the next pop gets it, no requeue needed."""
+    pending, processing = keys.queue_pending(QUEUE), keys.queue_processing(QUEUE)
+    async with OrdersCache(proxied_settings) as cache:
+        await cache.push_open_order(QUEUE, ORDER)
+        await cache.push_open_order(QUEUE, "B2")
+        proxy.set_delay(0.1)  # every reply; the give-back's new connection pays it too
+        task = asyncio.ensure_future(cache.pop_open_order(QUEUE, timeout=0))
+        async with asyncio.timeout(GUARD):
+            # taken and acknowledged on the server: on neither list, its reply on the way
+            await lengths_become(admin, (pending, processing), (1, 0))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        proxy.set_delay(0)
+        assert await admin.llen(processing) == 0
+        async with asyncio.timeout(GUARD):
+            assert await drain_queue(cache) == [ORDER, "B2"]  # back at the head, in order
+
+
 TRADE_TAKES = [
     pytest.param(lambda c: c.pop_my_trade(7, EX), id="pop_my_trade-non-blocking"),
     pytest.param(lambda c: c.pop_my_trade(7, EX, timeout=1), id="pop_my_trade-blocking"),

@@ -59,6 +59,7 @@ Queues
 * Orders popped with the reliable API are never lost if the consumer dies or the reply is
   lost (at-least-once: processing list, acknowledgement, requeue of stale items):
   tests/faults/test_trading_layer_faults.py::test_a_cancelled_order_pop_does_not_lose_the_order,
+  tests/faults/test_trading_layer_faults.py::test_an_order_pop_cancelled_while_acknowledging_gives_the_order_back,
   tests/integration/test_orders_cache.py::test_an_order_whose_consumer_died_is_delivered_again_after_a_requeue.
 * Trades too: a pop or drain cancelled or whose reply was lost gives its trades back on the
   next take; a dead consumer's take comes back once stale:
