@@ -364,7 +364,7 @@ class BaseCache:
         attempt, sent_before = 0, False
         while True:
             try:
-                _connection.mark_unsent()  # before the policy check: it may be what connects
+                _connection.mark_unsent()  # before the server check: it may be what connects
                 if not conns.server_checked:
                     await self._check_server(conns)
                 if limiter is None:

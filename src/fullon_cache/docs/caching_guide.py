@@ -50,7 +50,9 @@ Key space
 * A channel carries the hash tag of the data it announces. On a Redis 7+ cluster pub/sub is
   sharded: SSUBSCRIBE on the node that owns the channel's slot, SPUBLISH from the script that
   writes the data, so an update travels to one node instead of every node; elsewhere it is
-  classic PUBLISH/SUBSCRIBE. Either way it is at-most-once.
+  classic PUBLISH/SUBSCRIBE. Either way it is at-most-once. Each pool decides once, from the
+  version its first call reads: after upgrading a cluster from 6.2, restart the processes
+  so that publishers and subscribers agree.
 
 Data
 ----
