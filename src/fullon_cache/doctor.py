@@ -51,11 +51,13 @@ async def _server(settings: CacheSettings) -> dict[str, Any]:
                 started = time.perf_counter()
                 await cache.ping()
                 samples.append((time.perf_counter() - started) * 1000)
+            sharded = cache._connections().sharded_pubsub  # known after the first call
     finally:
         await close_all()
     return {
         "version": info.get("redis_version"),
-        "mode": info.get("redis_mode"),
+        "mode": info.get("redis_mode", info.get("server_mode")),  # Valkey 8+: server_mode
+        "pubsub": "sharded (SSUBSCRIBE/SPUBLISH)" if sharded else "classic (SUBSCRIBE/PUBLISH)",
         "maxmemory_policy": info.get("maxmemory_policy", "?"),
         "maxmemory": info.get("maxmemory"),
         "ping_p50_ms": round(statistics.median(samples), 3),
@@ -119,6 +121,7 @@ def _configuration_lines(config: dict[str, Any]) -> list[str]:
 def _server_lines(server: dict[str, Any]) -> list[str]:
     return [
         f"  server      Redis {server['version']} ({server['mode']})",
+        f"  pub/sub     {server['pubsub']}",
         f"  eviction    maxmemory-policy {server['maxmemory_policy']}, "
         f"maxmemory {server['maxmemory']}",
         f"  latency     p50 {server['ping_p50_ms']:.3f} ms over {PING_SAMPLES} pings",

@@ -264,6 +264,7 @@ def test_doctor_healthy_server(
     assert "socket 3 s" in out
     assert "deadline per call 4 s" in out
     assert re.search(r"server      Redis \d+\.\d+\.\d+ \(standalone\)", out), out
+    assert "pub/sub     classic (SUBSCRIBE/PUBLISH)" in out
     assert "maxmemory-policy noeviction" in out
     assert re.search(r"latency     p50 \d+\.\d{3} ms over 20 pings", out), out
     assert "PROBLEM" not in out
@@ -369,6 +370,7 @@ def test_doctor_json_of_a_healthy_server(
     server = report["server"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", server["version"])
     assert server["mode"] == "standalone"
+    assert server["pubsub"] == "classic (SUBSCRIBE/PUBLISH)"
     assert server["maxmemory_policy"] == "noeviction"
     assert server["ping_p50_ms"] > 0
 

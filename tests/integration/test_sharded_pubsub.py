@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from fullon_cache import CacheSettings, OHLCVCache, ProcessCache, TickCache
+from fullon_cache.doctor import diagnose
 from fullon_cache.errors import CacheUnavailableError
 from fullon_cache.local_server import find_redis_server, server_version
 from fullon_cache.models import Tick
@@ -181,3 +182,12 @@ async def test_a_redis_6_2_cluster_keeps_classic_pub_sub(namespace: str) -> None
             await wait_for_count(lambda: classic_subscribers(old, channel), 1)
             await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="binance", price=4.0, time=1.0))
             assert (await waiting).price == 4.0  # type: ignore[union-attr]
+
+
+async def test_doctor_reports_sharded_pub_sub_on_the_cluster(
+    sharded_settings: CacheSettings,
+) -> None:
+    report = await diagnose(sharded_settings)
+    assert report["ok"] is True
+    assert report["server"]["mode"] == "cluster"
+    assert report["server"]["pubsub"] == "sharded (SSUBSCRIBE/SPUBLISH)"
