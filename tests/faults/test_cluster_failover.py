@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from fullon_cache import CacheError, CacheSettings, TickCache
 from fullon_cache.local_server import find_redis_server, server_version
@@ -47,18 +46,6 @@ def replicated(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
         yield cluster
 
 
-async def _owner_port(settings: CacheSettings, key: str) -> int:
-    cluster = raw_client(settings)
-    try:
-        assert isinstance(cluster, RedisCluster)
-        await cluster.initialize()
-        node = cluster.get_node_from_key(key)
-        assert node is not None
-        return int(node.port)
-    finally:
-        await cluster.aclose()
-
-
 def _tick(price: float) -> Tick:
     return Tick(symbol="BTC/USDT", exchange="binance", price=price, time=time.time())
 
@@ -77,7 +64,7 @@ async def test_after_a_master_crashes_its_promoted_replica_serves_calls_and_stre
     async with TickCache(settings) as cache, asyncio.timeout(GUARD):
         await cache.set_ticker(_tick(1.0))
         key = cache._keys.tickers("binance")
-        master = await _owner_port(settings, key)
+        master = await replicated.owner_port(key)
         async with Redis(host="127.0.0.1", port=master) as node:
             assert await node.execute_command("WAIT", 1, 2000) == 1  # replicated
 
@@ -99,7 +86,7 @@ async def test_after_a_master_crashes_its_promoted_replica_serves_calls_and_stre
                 except CacheError as error:  # typed, within the deadline, until promoted
                     errors.append(error)
                     await asyncio.sleep(0.1)
-            assert await _owner_port(settings, key) != master
+            assert await replicated.owner_port(key) != master
             assert (await cache.get_ticker("BTC/USDT", "binance")).price == 2.0  # type: ignore[union-attr]
             assert (await anext(ticks)).price == 2.0  # resubscribed on the new master
             await cache.set_ticker(_tick(3.0))

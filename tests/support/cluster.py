@@ -15,11 +15,13 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from redis import Redis
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from fullon_cache.local_server import LocalRedisServer, find_redis_server, server_version
+from tests.support.lifecycle import Deployment
 
 _SLOTS = 16384
 _WAIT = 30.0
@@ -63,7 +65,7 @@ def sharding_server() -> str | None:
     return None
 
 
-class LocalCluster:
+class LocalCluster(Deployment):
     """Three masters sharing the 16384 hash slots, each slot range on one node, run by
     ``binary`` (the suite's ``redis-server`` by default); with ``replicas``, each master has
     one replica, which the cluster promotes when its master fails."""
@@ -115,6 +117,15 @@ class LocalCluster:
         self._wait(lambda: all(self._in_sync(port) for port in self.replica_ports), "replication")
         return self
 
+    async def owner_port(self, key: str) -> int:
+        """The port of the master that owns ``key``'s hash slot (a channel's too)."""
+        cluster = AsyncRedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in self.nodes])
+        try:
+            await cluster.initialize()
+            return int(cluster.get_node_from_key(key).port)  # type: ignore[union-attr]
+        finally:
+            await cluster.aclose()
+
     def kill(self, port: int) -> None:
         """Kill one node's process (SIGKILL), as a crash would."""
         self.servers[port].kill()
@@ -138,27 +149,6 @@ class LocalCluster:
             nodes = known.decode() if isinstance(known, bytes) else str(known)
         return "cluster_state:ok" in text and nodes.count("connected") >= len(self.servers)
 
-    def flush(self) -> None:
-        """Empty every node (between test sessions; tests isolate by namespace)."""
-        for port in self.ports:
-            with self.client(port) as node:
-                node.flushall()
-
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
-
-    def __enter__(self) -> LocalCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

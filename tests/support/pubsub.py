@@ -93,6 +93,20 @@ async def subscribers(raw_redis: Redis, channel: str) -> int:
     return total
 
 
+async def subscribers_on_ports(ports: list[int], channel: str, *, sharded: bool) -> int:
+    """Sharded (SSUBSCRIBE) or classic subscribers of ``channel`` summed over the loopback
+    servers on ``ports`` (the nodes of a local cluster)."""
+    total = 0
+    for port in ports:
+        async with Redis(host="127.0.0.1", port=port) as node:
+            if sharded:
+                total += await shard_subscribers(node, channel)
+            else:
+                [(_, count)] = await node.pubsub_numsub(channel)
+                total += int(count)
+    return total
+
+
 async def shard_subscribers(node: Redis, channel: str) -> int:
     """Sharded (SSUBSCRIBE) subscribers of ``channel`` on one server (Redis 7+)."""
     [(_, count)] = await node.pubsub_shardnumsub(channel)

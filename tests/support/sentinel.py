@@ -16,11 +16,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from redis import Redis
 
 from fullon_cache.local_server import LocalRedisServer, find_redis_server
+from tests.support.lifecycle import Deployment
 
 _WAIT = 20.0  # seconds any set-up step may take on a loaded machine
 
@@ -39,7 +39,7 @@ def _eventually(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-class SentinelSetup:
+class SentinelSetup(Deployment):
     """A master and its replica on TCP ports, watched by one sentinel (quorum 1) that asks
     its clients for ``sentinel_password`` when one is given."""
 
@@ -125,18 +125,3 @@ class SentinelSetup:
         self.replica.stop()
         self.master.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> SentinelSetup:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
